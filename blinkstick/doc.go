@@ -1,0 +1,2 @@
+// Package blinkstick drives BlinkStick USB LEDs through HID feature reports.
+package blinkstick
