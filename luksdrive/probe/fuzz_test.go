@@ -1,0 +1,29 @@
+package probe
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzProbe feeds every prober arbitrary bytes: a drive with a corrupt
+// superblock must give an answer or ErrUnknown, never a panic or a huge
+// allocation.
+func FuzzProbe(f *testing.F) {
+	// The committed seeds, cut after the btrfs superblock (the furthest
+	// fixed-offset structure) to keep each fuzz input small.
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "probe", "*.seed"))
+	for _, s := range seeds {
+		f.Add(loadSeed(f, s, 0x10000+0x1000))
+	}
+	f.Add([]byte("LUKS\xba\xbe\x00\x02"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := Probe(bytes.NewReader(data), int64(len(data)))
+		if err != nil && err != ErrUnknown {
+			t.Fatalf("Probe on an in-memory reader returned an I/O error: %v", err)
+		}
+		if err == nil && res == nil {
+			t.Fatal("Probe returned neither a result nor an error")
+		}
+	})
+}
