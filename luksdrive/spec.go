@@ -70,11 +70,16 @@ func ParseSpec(s string) (Spec, error) {
 	return Spec{Kind: kind, Value: v}, nil
 }
 
-// String returns the spec in the form ParseSpec accepts.
+// String returns the spec in the form ParseSpec accepts. Values with
+// edge spaces or quotes are quoted so they survive the round trip.
 func (s Spec) String() string {
 	for k, kind := range specKeys {
 		if kind == s.Kind {
-			return k + "=" + s.Value
+			v := s.Value
+			if v != strings.TrimSpace(v) || strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'") {
+				v = `"` + v + `"`
+			}
+			return k + "=" + v
 		}
 	}
 	return s.Value
