@@ -53,6 +53,13 @@ func newFinder(opts *FindOptions) *finder {
 
 var discard = slog.New(slog.DiscardHandler)
 
+func logOrDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return discard
+	}
+	return l
+}
+
 // Find resolves spec (see ParseSpec) to a device node, waiting up to
 // opts.Timeout for it to appear. A path is returned as is once it exists,
 // so image files work too.
