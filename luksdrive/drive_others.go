@@ -1,0 +1,7 @@
+//go:build !linux
+
+package luksdrive
+
+func mountedMapping(target string) (string, error) { return "", errMountOS }
+
+func sameMount(device, target string) bool { return false }

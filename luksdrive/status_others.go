@@ -1,0 +1,5 @@
+//go:build !linux
+
+package luksdrive
+
+func mountStatus(d *Drive, s *Status) error { return errMountOS }
