@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 
+	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
 )
 
@@ -27,6 +28,11 @@ const (
 	exitMountPoint    = 12
 	exitNoDM          = 13
 	exitPermission    = 14
+
+	exitLEDNotFound    = 50 // no BlinkStick, or none with that serial
+	exitLEDPermission  = 51 // the stick's device node cannot be opened
+	exitLEDUnsupported = 52 // no HID backend in this build
+	exitLEDBadTarget   = 53 // LED index or channel not on that stick
 )
 
 // exitCodes maps sentinel errors to exit codes; the first match wins, so
@@ -47,6 +53,10 @@ var exitCodes = []struct {
 	{luksdrive.ErrMountPoint, exitMountPoint},
 	{luksdrive.ErrNoDeviceMapper, exitNoDM},
 	{luksdrive.ErrPermission, exitPermission},
+	{blinkstick.ErrNotFound, exitLEDNotFound},
+	{blinkstick.ErrPermission, exitLEDPermission},
+	{blinkstick.ErrUnsupported, exitLEDUnsupported},
+	{blinkstick.ErrInvalidArgument, exitLEDBadTarget},
 }
 
 func exitCode(err error) int {

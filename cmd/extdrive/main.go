@@ -76,6 +76,7 @@ func newRootCmd(a *app) *cobra.Command {
 	// One line per subcommand; each constructor lives in its cmd_*.go file.
 	root.AddCommand(
 		newVersionCmd(a),
+		newLEDCmd(a),
 	)
 	return root
 }
