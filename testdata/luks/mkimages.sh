@@ -67,7 +67,7 @@ fmt luks2-keyfile-offset 1120 unused-pass $l2 --offset $l2off --uuid "$(uuid 7)"
 	--cipher aes-xts-plain64 --key-size 256 --sector-size 512 --pbkdf pbkdf2 --hash sha256 --pbkdf-force-iterations 1000
 printf '%s' unused-pass | cryptsetup luksAddKey -q --key-file - --key-slot 1 --new-keyfile-offset 100 --new-keyfile-size 64 \
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 "$tmp/luks2-keyfile-offset.img" keyfile.bin
-cryptsetup luksKillSlot -q "$tmp/luks2-keyfile-offset.img" 0
+cryptsetup luksKillSlot -q "$tmp/luks2-keyfile-offset.img" 0 </dev/null
 
 # Detached header: the data file has no header at all.
 rm -f "$tmp/luks2-detached.hdr"
