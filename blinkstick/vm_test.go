@@ -1,0 +1,16 @@
+package blinkstick_test
+
+import (
+	"testing"
+
+	"github.com/extdrive/extdrive/luksdrive/vmtest"
+)
+
+// TestVM runs the TestGuest* tests of stick_vm_test.go inside the VM, where
+// blinksticktest emulates sticks through uhid and the kernel's hidraw path
+// carries the reports. One test alone: go test ./blinkstick -run 'TestVM/TestGuestCLISetColor'.
+func TestVM(t *testing.T) {
+	vmtest.Run(t, &vmtest.Options{
+		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
+	})
+}
