@@ -37,7 +37,7 @@ func TestUnlockBadInput(t *testing.T) {
 	essiv := readImage(t, "luks1-cbc-essiv.img")
 
 	bothCopies := bytes.Clone(argon)
-	bothCopies[4096+10] ^= 1        // primary JSON
+	bothCopies[4096+10] ^= 1       // primary JSON
 	bothCopies[16384+4096+10] ^= 1 // secondary JSON
 	serpent := bytes.Clone(essiv)
 	copy(serpent[8:40], append([]byte("serpent"), make([]byte, 25)...))

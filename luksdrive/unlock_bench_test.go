@@ -88,6 +88,11 @@ func BenchmarkUnlockTest(b *testing.B) {
 
 func runUnlockBench(b *testing.B, v benchVolume) {
 	ctx := context.Background()
+	if h, err := readHeaderFile(v.img); err == nil {
+		for _, ks := range h.keyslots {
+			b.Logf("keyslot %d: %s time %d memory %d KiB threads %d", ks.id, ks.kdf.typ, ks.kdf.time, ks.kdf.memory, ks.kdf.cpus)
+		}
+	}
 	var ours, theirs time.Duration
 	var ourFlt, theirFlt int64
 	for b.Loop() {
