@@ -28,7 +28,7 @@ const (
 	DefaultPingRetries  = 5
 	DefaultKeep         = 12
 	DefaultCopyDir      = "extdrive"
-	DefaultLEDLimit     = 50
+	DefaultLEDLimit     = 100
 	DefaultFailCmdLimit = Duration(2 * time.Minute)
 )
 
@@ -157,7 +157,7 @@ type LED struct {
 	Enabled bool   `toml:"enabled"`
 	Serial  string `toml:"serial"` // "" = the first stick found
 	Index   int    `toml:"index"`
-	Limit   int    `toml:"limit"` // brightness cap, 1-255
+	Limit   int    `toml:"limit"` // brightness cap in percent, 1-100 (blinkstick --limit)
 }
 
 // Spindown puts the drive to sleep after the job.
@@ -412,8 +412,8 @@ func (c *Config) validate() []problem {
 	if c.LED.Index < 0 || c.LED.Index > 63 {
 		bad("led.index", -1, "%d out of range 0-63", c.LED.Index)
 	}
-	if c.LED.Limit < 1 || c.LED.Limit > 255 {
-		bad("led.limit", -1, "%d out of range 1-255", c.LED.Limit)
+	if c.LED.Limit < 1 || c.LED.Limit > 100 {
+		bad("led.limit", -1, "%d out of range 1-100 (percent of full brightness)", c.LED.Limit)
 	}
 	return ps
 }
