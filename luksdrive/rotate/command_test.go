@@ -1,0 +1,114 @@
+package rotate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/extdrive/extdrive/luksdrive/config"
+)
+
+func TestHookTimeoutKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// The hook's shell starts a child that would outlive a plain kill of
+	// the shell and keep the drive busy.
+	hook := config.Command{"/bin/sh", "-c", "sleep 300 & echo $! > " + pidFile + "; echo started; wait"}
+	var out bytes.Buffer
+	err := runCommand(context.Background(), "pre hook", hook, 300*time.Millisecond, nil, nil, &out)
+	if !errors.Is(err, ErrHook) || !strings.Contains(err.Error(), "did not finish within 300ms") {
+		t.Fatalf("runCommand = %v, want ErrHook naming the timeout", err)
+	}
+	if !strings.Contains(out.String(), "started") {
+		t.Errorf("hook output %q not passed on", out.String())
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	// SIGKILL is delivered before Run returns, but the zombie is reaped by
+	// init; signal 0 fails once the process is gone or a zombie.
+	if err := syscall.Kill(pid, 0); err == nil {
+		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if !strings.Contains(string(st), ") Z") {
+			t.Errorf("the hook's child %d is still running: %s", pid, st)
+		}
+	}
+}
+
+func TestHookFailsAndEnv(t *testing.T) {
+	var out bytes.Buffer
+	err := runCommand(context.Background(), "post hook", config.Command{"/bin/sh", "-c", "echo drive=$EXTDRIVE_DRIVE; exit 3"},
+		time.Minute, []string{"EXTDRIVE_DRIVE=offsite-1"}, nil, &out)
+	if !errors.Is(err, ErrHook) || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("runCommand = %v, want ErrHook with exit status 3", err)
+	}
+	if got := out.String(); got != "drive=offsite-1\n" {
+		t.Errorf("output %q, want the environment passed", got)
+	}
+	if err := runCommand(context.Background(), "hook", config.Command{"/nonexistent/hook"}, time.Minute, nil, nil, &out); !errors.Is(err, ErrHook) {
+		t.Errorf("missing program: %v, want ErrHook", err)
+	}
+	if err := runCommand(context.Background(), "hook", nil, time.Minute, nil, nil, &out); err != nil {
+		t.Errorf("no hook configured: %v", err)
+	}
+}
+
+// TestWrapperHoldsLock runs the copy's stand-in under flock(1), the way
+// `borg with-lock` is used: while the wrapper is held, nobody else gets
+// the lock; once released, they do.
+func TestWrapperHoldsLock(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) not installed (util-linux)")
+	}
+	lock := filepath.Join(t.TempDir(), "borg.lock")
+	tryLock := func() bool { return exec.Command("flock", "-n", lock, "true").Run() == nil }
+	var out bytes.Buffer
+	h, err := startWrapper(context.Background(), config.Command{"flock", lock}, 10*time.Second, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tryLock() {
+		t.Error("lock free while the wrapper holds it")
+	}
+	if err := h.release(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !tryLock() {
+		t.Error("lock still held after release")
+	}
+
+	// A wrapper that cannot get its lock in time fails the job instead of
+	// waiting forever.
+	holder := exec.Command("flock", lock, "sleep", "30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Process.Kill()
+	for i := 0; i < 100 && tryLock(); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := startWrapper(context.Background(), config.Command{"flock", lock}, 300*time.Millisecond, &out); !errors.Is(err, ErrHook) {
+		t.Errorf("startWrapper on a held lock = %v, want ErrHook", err)
+	}
+}
+
+func TestWrapperExitsEarly(t *testing.T) {
+	var out bytes.Buffer
+	_, err := startWrapper(context.Background(), config.Command{"/bin/sh", "-c", "echo no lock for you >&2; exit 2", "sh"}, 10*time.Second, &out)
+	if !errors.Is(err, ErrHook) || !strings.Contains(err.Error(), "exited before running the copy") {
+		t.Errorf("startWrapper = %v, want ErrHook", err)
+	}
+	if !strings.Contains(out.String(), "no lock for you") {
+		t.Errorf("wrapper stderr %q not passed on", out.String())
+	}
+}
