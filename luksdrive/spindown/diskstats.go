@@ -23,15 +23,17 @@ type DiskStat struct {
 	FlushIOs, FlushTicks                                    uint64
 }
 
-// activity is what counts as the disk being used: reads, writes and
-// discards that reached it. Flushes are left out: a sync on an idle
-// filesystem sends one, and the monitor syncs before deciding.
+// activity is what counts as the disk being used: sectors read, written
+// or discarded. Request counts are not used: on 6.1 an empty flush (what
+// syncfs sends to an idle ext4) completes as a zero-sector write request,
+// and kernels that account SG_IO pass-through count our own commands as
+// zero-sector reads; neither moves the disk's data.
 type activity struct {
-	reads, readSectors, writes, writeSectors, discards uint64
+	readSectors, writeSectors, discardSectors uint64
 }
 
 func (s DiskStat) activity() activity {
-	return activity{s.ReadIOs, s.ReadSectors, s.WriteIOs, s.WriteSectors, s.DiscardIOs}
+	return activity{s.ReadSectors, s.WriteSectors, s.DiscardSectors}
 }
 
 // ParseDiskstats parses the text of /proc/diskstats.

@@ -115,6 +115,8 @@ type watcher struct {
 	// up as disk I/O before the disk is judged idle.
 	flush func(Disk) error
 	stop  func(context.Context, Disk) (Method, error)
+	// sampled, if set, is called after each tick has been handled.
+	sampled func()
 }
 
 func (w *watcher) run(ctx context.Context, disks []Disk) error {
@@ -173,6 +175,9 @@ func (w *watcher) run(ctx context.Context, disks []Disk) error {
 		}
 		if live = kept; len(live) == 0 {
 			return fmt.Errorf("%w: every watched disk is gone", luksdrive.ErrNoDevice)
+		}
+		if w.sampled != nil {
+			w.sampled()
 		}
 	}
 }
