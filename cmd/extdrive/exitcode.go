@@ -5,6 +5,7 @@ import (
 
 	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
+	"github.com/extdrive/extdrive/luksdrive/spindown"
 )
 
 // Exit codes. They are part of the command's interface (documented in
@@ -28,6 +29,11 @@ const (
 	exitMountPoint    = 12
 	exitNoDM          = 13
 	exitPermission    = 14
+
+	exitNotDisk         = 40 // spindown: target is not on a physical disk (loop, RAM, dm with no disk)
+	exitNoPowerCommands = 41 // spindown: disk takes no ATA/SCSI power commands (NVMe, virtio, MMC)
+	exitPassThroughRej  = 42 // spindown: ATA pass-through rejected (USB bridge); use --watch
+	exitCommandAborted  = 43 // spindown: the drive aborted the command
 
 	exitLEDNotFound    = 50 // no BlinkStick, or none with that serial
 	exitLEDPermission  = 51 // the stick's device node cannot be opened
@@ -53,6 +59,10 @@ var exitCodes = []struct {
 	{luksdrive.ErrMountPoint, exitMountPoint},
 	{luksdrive.ErrNoDeviceMapper, exitNoDM},
 	{luksdrive.ErrPermission, exitPermission},
+	{spindown.ErrNotDisk, exitNotDisk},
+	{spindown.ErrNoPowerCommands, exitNoPowerCommands},
+	{spindown.ErrPassThroughRejected, exitPassThroughRej},
+	{spindown.ErrCommandAborted, exitCommandAborted},
 	{blinkstick.ErrNotFound, exitLEDNotFound},
 	{blinkstick.ErrPermission, exitLEDPermission},
 	{blinkstick.ErrUnsupported, exitLEDUnsupported},

@@ -77,6 +77,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(a),
 		newLEDCmd(a),
+		newSpindownCmd(a),
 	)
 	return root
 }
