@@ -100,16 +100,18 @@ func TestGuestIDEAcceptsATACommands(t *testing.T) {
 	if d.Path != dev || d.Transport != "ata" {
 		t.Fatalf("Resolve(%s) = %+v, want %s on ata", dev, d, dev)
 	}
+	// Debug records carry the CDBs and the sense bytes libata returned.
+	opts := &spindown.Options{Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, v := range []spindown.Timer{120, 241, 0} {
-		if err := d.SetStandbyTimer(ctx, v, nil); err != nil {
+		if err := d.SetStandbyTimer(ctx, v, opts); err != nil {
 			t.Fatalf("SetStandbyTimer(%d): %v", v, err)
 		}
 	}
-	m1, err := d.StandbyNow(ctx, nil)
+	m1, err := d.StandbyNow(ctx, opts)
 	if err != nil || m1 != spindown.MethodATA16 {
 		t.Fatalf("StandbyNow = %v, %v; want ATA pass-through(16)", m1, err)
 	}
-	pm, err := d.CheckPower(ctx, nil)
+	pm, err := d.CheckPower(ctx, opts)
 	if err != nil {
 		t.Fatalf("CheckPower: %v", err)
 	}
@@ -119,6 +121,38 @@ func TestGuestIDEAcceptsATACommands(t *testing.T) {
 	if pm.String() != want || pm == spindown.PowerUnknown {
 		t.Errorf("CheckPower = %q, hdparm -C says %q", pm, want)
 	}
+	// The command line says the same.
+	out = extdrive(t, 0, "spindown", "--check", dev)
+	if w := dev + ": drive state is: " + want + "\n"; out != w {
+		t.Errorf("extdrive spindown --check: %q, want %q", out, w)
+	}
+	out = extdrive(t, 0, "spindown", "--timer", "10m", "--now", dev)
+	if w := dev + ": standby timer set to 120 (10 minutes)\n" + dev + ": stopped (ATA STANDBY IMMEDIATE (pass-through 16))\n"; out != w {
+		t.Errorf("extdrive spindown --timer 10m --now: %q, want %q", out, w)
+	}
+}
+
+// extdrive runs the command built into the guest and checks its exit code.
+func extdrive(t *testing.T, code int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("extdrive", args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if got != code {
+		t.Fatalf("extdrive %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, stdout.String(), stderr.String())
+	}
+	if code != 0 {
+		return stderr.String()
+	}
+	return stdout.String()
 }
 
 func TestGuestSCSIFallsBackToStartStopUnit(t *testing.T) {
@@ -138,6 +172,15 @@ func TestGuestSCSIFallsBackToStartStopUnit(t *testing.T) {
 	got, err := d.StandbyNow(ctx, nil)
 	if err != nil || got != spindown.MethodStartStopUnit {
 		t.Errorf("StandbyNow on scsi-hd = %v, %v; want START STOP UNIT", got, err)
+	}
+	// The command line: exit 42 with the advice to use the monitor, and
+	// the fallback for --now.
+	msg := extdrive(t, 42, "spindown", "--timer", "10m", dev)
+	if !strings.Contains(msg, "--watch --after") || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+		t.Errorf("extdrive spindown --timer on scsi-hd said %q", msg)
+	}
+	if out := extdrive(t, 0, "spindown", "--now", dev); out != dev+": stopped (SCSI START STOP UNIT)\n" {
+		t.Errorf("extdrive spindown --now on scsi-hd: %q", out)
 	}
 }
 
