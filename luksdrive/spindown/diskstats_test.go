@@ -96,3 +96,18 @@ func FuzzParseDiskstats(f *testing.F) {
 		}
 	})
 }
+
+// The monitor parses /proc/diskstats once per interval (and twice more
+// around each spin-down); this is that cost on a Pi-sized table.
+func BenchmarkParseDiskstats(b *testing.B) {
+	in, err := os.ReadFile("testdata/diskstats-pi.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := ParseDiskstats(strings.NewReader(string(in))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -40,6 +40,10 @@ func (s sysfs) resolve(target string) ([]Disk, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.resolveNumber(major, minor)
+}
+
+func (s sysfs) resolveNumber(major, minor uint32) ([]Disk, error) {
 	link := filepath.Join(s.root, "dev/block", fmt.Sprintf("%d:%d", major, minor))
 	dir, err := filepath.EvalSymlinks(link)
 	if err != nil {
