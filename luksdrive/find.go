@@ -34,6 +34,7 @@ type FindOptions struct {
 // fake sysfs whose "device nodes" are image files.
 type finder struct {
 	dev     string // /dev
+	links   string // /dev/disk, where udev puts by-uuid and friends
 	sys     string // /sys/class/block
 	udevDB  string // /run/udev/data
 	log     *slog.Logger
@@ -41,7 +42,7 @@ type finder struct {
 }
 
 func newFinder(opts *FindOptions) *finder {
-	f := &finder{dev: "/dev", sys: "/sys/class/block", udevDB: "/run/udev/data", log: discard}
+	f := &finder{dev: "/dev", links: "/dev/disk", sys: "/sys/class/block", udevDB: "/run/udev/data", log: discard}
 	if opts != nil {
 		f.timeout = opts.Timeout
 		if opts.Logger != nil {
@@ -171,7 +172,7 @@ func (f *finder) udevLink(sp Spec) string {
 	default:
 		return ""
 	}
-	return filepath.Join(f.dev, "disk", dir, udevEncode(sp.Value))
+	return filepath.Join(f.links, dir, udevEncode(sp.Value))
 }
 
 // udevEncode escapes a label the way udev names its by-label links

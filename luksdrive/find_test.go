@@ -59,7 +59,7 @@ type fakeBlock struct {
 
 func newFakeBlock(t *testing.T) *fakeBlock {
 	root := t.TempDir()
-	f := &finder{dev: filepath.Join(root, "dev"), sys: filepath.Join(root, "sys/class/block"),
+	f := &finder{dev: filepath.Join(root, "dev"), links: filepath.Join(root, "dev/disk"), sys: filepath.Join(root, "sys/class/block"),
 		udevDB: filepath.Join(root, "run/udev/data"), log: discard}
 	for _, d := range []string{f.dev, f.sys, f.udevDB, filepath.Join(root, "sys/devices")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
