@@ -3,6 +3,7 @@ package luksdrive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -69,8 +70,12 @@ type ReleaseOptions struct {
 // Release syncs and unmounts the drive's filesystem and closes its
 // mapping. Each part that is already undone is skipped, so Release can be
 // repeated and works after the drive was pulled: the mapping is found
-// through the mount point when the device itself is gone. A busy mount
-// fails with ErrBusy naming its holders and leaves the mapping open.
+// through the mount point when the device itself is gone. Without a
+// MountPoint, every mount of the mapping is unmounted. A busy mount fails
+// with ErrBusy naming its holders and leaves the mapping open.
+//
+// A Drive with only MappingName set (no Device) names an open mapping
+// directly.
 func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 	var log = discard
 	if opts != nil {
@@ -93,6 +98,9 @@ func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 		}
 	}
 	if name == "" {
+		if d.Device == "" {
+			return opErr("release", "", fmt.Errorf("%w: the drive has neither a device spec nor a mapping name", ErrBadSpec))
+		}
 		dev, err := Find(ctx, d.Device, &FindOptions{Logger: log})
 		if errors.Is(err, ErrNoDevice) {
 			log.Info("drive absent and no mapping name known; nothing to lock", "drive", d.label())
@@ -110,6 +118,13 @@ func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 			return nil
 		}
 		name = m.Name
+	}
+	// Mounts elsewhere (by hand, by a desktop automounter) would make the
+	// lock fail with a bare "busy"; unmount them the same careful way.
+	for _, mp := range mountsOfMapping(name) {
+		if err := Unmount(ctx, mp, &UnmountOptions{Logger: log}); err != nil {
+			return err
+		}
 	}
 	log.Info("locking", "drive", d.label(), "mapping", name)
 	if err := Lock(ctx, name); err != nil {

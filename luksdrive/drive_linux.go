@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,4 +36,25 @@ func sameMount(device, target string) bool {
 		return false
 	}
 	return int(unix.Major(st.Rdev)) == m.Major && int(unix.Minor(st.Rdev)) == m.Minor
+}
+
+// mountsOfMapping lists the mount points of /dev/mapper/name, topmost
+// (last mounted) first so stacked mounts come off in order.
+func mountsOfMapping(name string) []string {
+	var st unix.Stat_t
+	if unix.Stat("/dev/mapper/"+name, &st) != nil {
+		return nil
+	}
+	maj, min := int(unix.Major(st.Rdev)), int(unix.Minor(st.Rdev))
+	ms, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Major == maj && ms[i].Minor == min {
+			out = append(out, ms[i].Mountpoint)
+		}
+	}
+	return out
 }

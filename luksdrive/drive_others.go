@@ -5,3 +5,5 @@ package luksdrive
 func mountedMapping(target string) (string, error) { return "", errMountOS }
 
 func sameMount(device, target string) bool { return false }
+
+func mountsOfMapping(name string) []string { return nil }
