@@ -90,8 +90,8 @@ func readKeyFromDevice(ctx context.Context, k *Key, log *slog.Logger) ([]byte, e
 	return readKeyBytes(f, fi.Size(), k.Offset, k.Size, name)
 }
 
-// openInRoot opens p as if root were "/": symlinks on the stick cannot
-// point at files of the host.
+// openInRoot opens p as if root were "/": symlinks on the stick resolve
+// inside the stick and cannot point at files of the host.
 func openInRoot(root, p string) (*os.File, error) {
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -100,7 +100,7 @@ func openInRoot(root, p string) (*os.File, error) {
 	defer unix.Close(rfd)
 	rel := strings.TrimLeft(filepath.Clean("/"+p), "/")
 	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK,
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
 	if err != nil {

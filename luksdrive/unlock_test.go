@@ -206,7 +206,7 @@ func TestUnlockTestMode(t *testing.T) {
 	}
 }
 
-var mkDumpRe = regexp.MustCompile(`(?s)MK dump:\s*((?:[0-9a-f]{2}\s+)+)`)
+var mkDumpRe = regexp.MustCompile(`(?s)MK dump:\s*((?:[0-9a-f]{2}\s*)+)`)
 
 // TestVolumeKey checks that the volume key this package recovers
 // (including the cbc-essiv LUKS1 path luks.go refuses) is the one
