@@ -172,7 +172,7 @@ func FuzzParseHeader(f *testing.F) {
 				if ks.kdf.typ == "pbkdf2" && ks.kdf.iterations > 2000 || ks.kdf.memory > 256 || ks.kdf.time > 4 {
 					continue
 				}
-				vk, err := openKeyslot(context.Background(), bytes.NewReader(data), ks, []byte("x"))
+				vk, err := openKeyslot(context.Background(), bytes.NewReader(data), ks, []byte("x"), nil)
 				if err == nil && len(vk) != ks.keySize {
 					t.Fatalf("volume key of %d bytes, keyslot says %d", len(vk), ks.keySize)
 				}

@@ -73,7 +73,8 @@ func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []b
 
 // deriveKey runs the keyslot's KDF over the passphrase. The caller owns
 // the returned key and wipes it.
-func deriveKey(ctx context.Context, p kdfParams, pass []byte, keyLen int) ([]byte, error) {
+// ws holds the argon2 memory across keyslots; nil uses a fresh one.
+func deriveKey(ctx context.Context, p kdfParams, pass []byte, keyLen int, ws *argon2.Workspace) ([]byte, error) {
 	switch p.typ {
 	case "pbkdf2":
 		h := hashByName(p.hash)
@@ -86,7 +87,10 @@ func deriveKey(ctx context.Context, p kdfParams, pass []byte, keyLen int) ([]byt
 		if p.typ == "argon2id" {
 			mode = argon2.ModeID
 		}
-		return argon2.Key(ctx, mode, pass, p.salt, p.time, p.memory, uint8(p.cpus), uint32(keyLen))
+		if ws == nil {
+			return argon2.Key(ctx, mode, pass, p.salt, p.time, p.memory, uint8(p.cpus), uint32(keyLen))
+		}
+		return ws.Key(ctx, mode, pass, p.salt, p.time, p.memory, uint8(p.cpus), uint32(keyLen))
 	}
 	return nil, unsupported("kdf %q", p.typ)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+
+	"github.com/extdrive/extdrive/luksdrive/internal/argon2"
 )
 
 // errKeyMismatch is a keyslot that decrypted but whose digest did not
@@ -18,7 +20,9 @@ var errKeyMismatch = errors.New("key does not match keyslot")
 // area read from r, merges the anti-forensic stripes and checks the
 // volume key against the digest. The caller owns the returned volume key
 // and wipes it.
-func openKeyslot(ctx context.Context, r io.ReaderAt, ks *keyslot, pass []byte) ([]byte, error) {
+//
+// ws, if not nil, keeps argon2 memory mapped for the next keyslot.
+func openKeyslot(ctx context.Context, r io.ReaderAt, ks *keyslot, pass []byte, ws *argon2.Workspace) ([]byte, error) {
 	if ks.digest == nil {
 		return nil, corrupt("keyslot %d has no digest", ks.id)
 	}
@@ -44,7 +48,7 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, ks *keyslot, pass []byte) (
 		return nil, fmt.Errorf("read keyslot %d: %w", ks.id, err)
 	}
 
-	slotKey, err := deriveKey(ctx, ks.kdf, pass, ks.areaKeySize)
+	slotKey, err := deriveKey(ctx, ks.kdf, pass, ks.areaKeySize, ws)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/extdrive/extdrive/luksdrive/internal/argon2"
 )
 
 // UnlockOptions configures Unlock. The zero value is not useful: a Key is
@@ -138,6 +140,9 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 	}
 	defer release()
 
+	// One argon2 memory mapping serves every keyslot tried.
+	var ws argon2.Workspace
+	defer ws.Close()
 	var vk []byte
 	var slot int
 	var slotErr error
@@ -146,7 +151,7 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 			return nil, err
 		}
 		log.Debug("trying keyslot", "device", device, "slot", ks.id, "kdf", ks.kdf.typ)
-		k, err := openKeyslot(ctx, hdrSrc, ks, pass)
+		k, err := openKeyslot(ctx, hdrSrc, ks, pass, &ws)
 		if err == nil {
 			vk, slot = k, ks.id
 			break

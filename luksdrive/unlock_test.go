@@ -250,7 +250,7 @@ func TestVolumeKey(t *testing.T) {
 			if ks == nil {
 				t.Fatalf("keyslot %d not found", c.slot)
 			}
-			vk, err := openKeyslot(ctx, f, ks, pass)
+			vk, err := openKeyslot(ctx, f, ks, pass, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
