@@ -121,7 +121,7 @@ func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 	}
 	// Mounts elsewhere (by hand, by a desktop automounter) would make the
 	// lock fail with a bare "busy"; unmount them the same careful way.
-	for _, mp := range mountsOfMapping(name) {
+	for _, mp := range MountPoints("/dev/mapper/" + name) {
 		if err := Unmount(ctx, mp, &UnmountOptions{Logger: log}); err != nil {
 			return err
 		}

@@ -38,11 +38,12 @@ func sameMount(device, target string) bool {
 	return int(unix.Major(st.Rdev)) == m.Major && int(unix.Minor(st.Rdev)) == m.Minor
 }
 
-// mountsOfMapping lists the mount points of /dev/mapper/name, topmost
-// (last mounted) first so stacked mounts come off in order.
-func mountsOfMapping(name string) []string {
+// MountPoints lists where the filesystem on the block device is mounted,
+// most recent mount first, so stacked mounts can come off in that order.
+// A device that does not exist has no mount points.
+func MountPoints(device string) []string {
 	var st unix.Stat_t
-	if unix.Stat("/dev/mapper/"+name, &st) != nil {
+	if unix.Stat(device, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
 		return nil
 	}
 	maj, min := int(unix.Major(st.Rdev)), int(unix.Minor(st.Rdev))

@@ -6,4 +6,5 @@ func mountedMapping(target string) (string, error) { return "", errMountOS }
 
 func sameMount(device, target string) bool { return false }
 
-func mountsOfMapping(name string) []string { return nil }
+// MountPoints is supported on Linux only; elsewhere it finds nothing.
+func MountPoints(device string) []string { return nil }

@@ -5,7 +5,11 @@ import (
 
 	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
+	"github.com/extdrive/extdrive/luksdrive/config"
+	"github.com/extdrive/extdrive/luksdrive/rotate"
 	"github.com/extdrive/extdrive/luksdrive/spindown"
+	"github.com/extdrive/extdrive/udevwatch"
+	"github.com/extdrive/extdrive/udevwatch/install"
 )
 
 // Exit codes. They are part of the command's interface (documented in
@@ -29,6 +33,29 @@ const (
 	exitMountPoint    = 12
 	exitNoDM          = 13
 	exitPermission    = 14
+	exitBadSpec       = 15 // a device spec is empty or has an unknown KEY=
+	exitAmbiguous     = 16 // a spec matches more than one device
+	exitNoFilesystem  = 17 // nothing mountable: still locked, unformatted, or an image file
+	exitNotMounted    = 18 // nothing is mounted where a mount was expected
+
+	exitConfig       = 20 // the configuration file is invalid
+	exitNoConfig     = 21 // the configuration file does not exist
+	exitNotDue       = 22 // rotate: the drive is not due (no --force)
+	exitEmptySource  = 23 // rotate: a source is missing, or empty over a full copy
+	exitHook         = 24 // rotate: a hook, the wrapper or the failure command failed or timed out
+	exitUnknownDrive = 25 // the drive is not in the configuration
+	exitNoDrive      = 26 // rotate: no configured drive is plugged in
+	exitNoRun        = 27 // log: no such run
+	exitState        = 28 // the run history is unreadable
+	exitDuplicate    = 29 // the drive is already in the configuration
+
+	exitNotOurs      = 60 // install/uninstall: a file extdrive did not write, or edited since
+	exitNotInstalled = 61 // uninstall: nothing installed
+	exitBadInstall   = 62 // install: a drive UUID or path cannot go into a rule or unit
+	exitBadManifest  = 63 // install/uninstall: the manifest is unreadable
+	exitNoWatch      = 64 // watch: netlink uevents not available
+	exitBadUevent    = 65 // handle-event: udev environment missing or malformed
+	exitBadTargets   = 66 // watch: unusable drive list
 
 	exitNotDisk         = 40 // spindown: target is not on a physical disk (loop, RAM, dm with no disk)
 	exitNoPowerCommands = 41 // spindown: disk takes no ATA/SCSI power commands (NVMe, virtio, MMC)
@@ -59,6 +86,28 @@ var exitCodes = []struct {
 	{luksdrive.ErrMountPoint, exitMountPoint},
 	{luksdrive.ErrNoDeviceMapper, exitNoDM},
 	{luksdrive.ErrPermission, exitPermission},
+	{luksdrive.ErrBadSpec, exitBadSpec},
+	{luksdrive.ErrAmbiguous, exitAmbiguous},
+	{luksdrive.ErrNoFilesystem, exitNoFilesystem},
+	{luksdrive.ErrNotMounted, exitNotMounted},
+	{config.ErrInvalid, exitConfig},
+	{config.ErrNoConfig, exitNoConfig},
+	{config.ErrDuplicate, exitDuplicate},
+	{rotate.ErrNotDue, exitNotDue},
+	{rotate.ErrEmptySource, exitEmptySource},
+	{rotate.ErrHook, exitHook},
+	{rotate.ErrUnknownDrive, exitUnknownDrive},
+	{rotate.ErrNoDrive, exitNoDrive},
+	{rotate.ErrNoRun, exitNoRun},
+	{rotate.ErrState, exitState},
+	{install.ErrNotOurs, exitNotOurs},
+	{install.ErrNotInstalled, exitNotInstalled},
+	{install.ErrBadDrive, exitBadInstall},
+	{install.ErrBadPath, exitBadInstall},
+	{install.ErrBadManifest, exitBadManifest},
+	{udevwatch.ErrNotSupported, exitNoWatch},
+	{udevwatch.ErrMalformed, exitBadUevent},
+	{udevwatch.ErrBadTargets, exitBadTargets},
 	{spindown.ErrNotDisk, exitNotDisk},
 	{spindown.ErrNoPowerCommands, exitNoPowerCommands},
 	{spindown.ErrPassThroughRejected, exitPassThroughRej},
@@ -75,6 +124,11 @@ func exitCode(err error) int {
 	}
 	if isUsage(err) {
 		return exitUsage
+	}
+	// A re-executed child (private mount namespace) already chose its code.
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
 	}
 	for _, e := range exitCodes {
 		if errors.Is(err, e.err) {

@@ -76,8 +76,11 @@ func newRootCmd(a *app) *cobra.Command {
 	// One line per subcommand; each constructor lives in its cmd_*.go file.
 	root.AddCommand(
 		newVersionCmd(a),
+		newUnlockCmd(a), newMountCmd(a), newUmountCmd(a), newLockCmd(a), newStatusCmd(a),
+		newConfigCmd(a), newRotateCmd(a), newLogCmd(a),
 		newLEDCmd(a),
 		newSpindownCmd(a),
+		newWatchCmd(a), newInstallCmd(a), newUninstallCmd(a), newHandleEventCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/extdrive/extdrive/luksdrive"
+	"github.com/extdrive/extdrive/luksdrive/config"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--json] [DEVICE|UUID=…|LABEL=…|DRIVE...]",
+		Short: "Show whether drives are present, unlocked and mounted, and their free space",
+		Long: `Status reports, for each drive named (or every drive in the configuration
+file when none is named): present or not, unlocked (mapping name), mounted
+(where, with which options, and whether they meet the policy) and free
+space. It never reads a key and never changes anything.`,
+		Example: `  extdrive status
+  extdrive status --json UUID=6c1d7a52-3b0e-4f7e-8a91-d4c2e5f60b18`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStatus(cmd.Context(), a, asJSON, args)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per drive")
+	return cmd
+}
+
+func runStatus(ctx context.Context, a *app, asJSON bool, args []string) error {
+	var drives []*luksdrive.Drive
+	if len(args) == 0 {
+		cfg, err := config.Load(a.configPath)
+		if err != nil {
+			return fmt.Errorf("no drive named and %w", err)
+		}
+		for i := range cfg.Drives {
+			drives = append(drives, driveFromConfig(&cfg.Drives[i]))
+		}
+	}
+	for _, arg := range args {
+		d, _, err := resolveDrive(a, arg)
+		if err != nil {
+			return err
+		}
+		drives = append(drives, d)
+	}
+	out := make([]*luksdrive.Status, 0, len(drives))
+	for _, d := range drives {
+		s, err := luksdrive.GetStatus(ctx, d)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, s := range out {
+		fmt.Fprintln(a.stdout, statusLine(s))
+	}
+	return nil
+}
+
+func statusLine(s *luksdrive.Status) string {
+	var b strings.Builder
+	if s.Name != "" {
+		fmt.Fprintf(&b, "%s (%s): ", s.Name, s.Spec)
+	} else {
+		fmt.Fprintf(&b, "%s: ", s.Spec)
+	}
+	if !s.Present {
+		b.WriteString("absent")
+		if s.Mounted {
+			fmt.Fprintf(&b, ", but still mounted at %s: run extdrive lock", s.MountPoint)
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "present %s", s.Device)
+	if !s.Unlocked {
+		b.WriteString(", locked")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ", unlocked as %s", s.Mapping)
+	if !s.Mounted {
+		b.WriteString(", not mounted")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ", mounted at %s (%s %s), %s free of %s", s.MountPoint, s.FSType,
+		strings.Join(s.Options, ","), humanBytes(s.FreeBytes), humanBytes(s.TotalBytes))
+	if !s.PolicyOK {
+		fmt.Fprintf(&b, ", POLICY VIOLATED: %s", s.PolicyProblem)
+	}
+	return b.String()
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
