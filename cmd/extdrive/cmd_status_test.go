@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/extdrive/extdrive/luksdrive"
+)
+
+func devConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	text := `state_dir = "` + dir + `/state"
+log_dir = "` + dir + `/log"
+[[source]]
+path = "` + src + `"
+[[drive]]
+name = "offsite-A"
+uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+key = "/etc/extdrive/a.key"
+mount_point = "` + dir + `/mnt"
+`
+	return devFile(t, filepath.Join(dir, "config.toml"), []byte(text), 0o600)
+}
+
+func TestStatusCommand(t *testing.T) {
+	f := newLUKSFixture(t)
+	cfg := devConfig(t)
+
+	code, out, errOut := runCLI(t, "", "status", f.img)
+	if want := f.img + ": present " + f.img + ", locked\n"; code != exitOK || out != want {
+		t.Errorf("status IMAGE: exit %d, stdout %q (stderr %s), want %q", code, out, errOut, want)
+	}
+
+	code, out, _ = runCLI(t, "", "status", "--json", f.img, "UUID="+fixtureUUID)
+	var got []luksdrive.Status
+	if err := json.Unmarshal([]byte(out), &got); code != exitOK || err != nil {
+		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
+	}
+	want := []luksdrive.Status{
+		{Spec: f.img, Present: true, Device: f.img, LUKSUUID: fixtureUUID},
+		// The image is not a block device: a UUID lookup cannot see it.
+		{Spec: "UUID=" + fixtureUUID},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status --json (-want +got):\n%s", diff)
+	}
+
+	// No drive named: every configured drive.
+	code, out, _ = runCLI(t, "", "--config", cfg, "status")
+	if code != exitOK || out != "offsite-A (UUID=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9): absent\n" {
+		t.Errorf("status from config: exit %d, %q", code, out)
+	}
+	code, out, _ = runCLI(t, "", "--config", cfg, "status", "offsite-A")
+	if code != exitOK || !strings.HasPrefix(out, "offsite-A") {
+		t.Errorf("status DRIVE: exit %d, %q", code, out)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no config", []string{"status"}, exitNoConfig, "configuration file not found"},
+		{"unknown drive", []string{"--config", cfg, "status", "offsite-Z"}, exitUnknownDrive, "not in the configuration"},
+		{"bad spec", []string{"status", "LABEL="}, exitBadSpec, "needs a value"},
+		{"bad config", []string{"--config", f.key, "status"}, exitConfig, ""},
+	} {
+		code, _, errOut := runCLI(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and one line with %q", tc.name, code, errOut, tc.code, tc.msg)
+		}
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 30: "5.0 GiB", 1536 << 20: "1.5 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadPassphrase(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, rest string
+		usage          bool
+	}{
+		{"secret\n", "secret", "", false},
+		{"secret\r\nmore\n", "secret", "more\n", false},
+		{"no newline", "no newline", "", false},
+		{"with  spaces \n", "with  spaces ", "", false},
+		{"\n", "", "", true},
+		{"", "", "", true},
+	} {
+		r := strings.NewReader(tc.in)
+		a := &app{stdin: r, stderr: &bytes.Buffer{}}
+		got, err := readPassphrase(a, "pass: ")
+		if tc.usage {
+			if !isUsage(err) {
+				t.Errorf("readPassphrase(%q) = %q, %v; want a usage error", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("readPassphrase(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+		// Only the first line is consumed: the rest stays for the caller.
+		if rest := tc.in[len(tc.in)-r.Len():]; rest != tc.rest {
+			t.Errorf("readPassphrase(%q) left %q unread, want %q", tc.in, rest, tc.rest)
+		}
+	}
+}
+
+func TestReadPassphraseFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content, want string
+		usage         bool
+	}{
+		{"pass\n", "pass", false},
+		{"pass\n\n", "pass\n", false},
+		{"pass", "pass", false},
+		{"\n", "", true},
+		{strings.Repeat("x", maxPassphrase+1), "", true},
+	} {
+		p := filepath.Join(dir, "p")
+		os.WriteFile(p, []byte(tc.content), 0o600)
+		got, err := readPassphraseFile(p)
+		if tc.usage != isUsage(err) || (!tc.usage && (err != nil || string(got) != tc.want)) {
+			t.Errorf("readPassphraseFile(%q) = %q, %v", tc.content, got, err)
+		}
+	}
+	if _, err := readPassphraseFile(filepath.Join(dir, "absent")); !isUsage(err) {
+		t.Errorf("missing passphrase file: %v, want a usage error", err)
+	}
+}
