@@ -32,23 +32,39 @@ func (d Disk) StandbyNow(ctx context.Context, opts *Options) (Method, error) {
 	var m Method
 	err := d.withNode(ctx, opts, func(f *os.File, log *slog.Logger) error {
 		var err error
-		m, _, err = d.ata(f, newTaskfile(ataStandbyImmediate, 0), opts, log)
+		var regs *ATARegisters
+		m, regs, err = d.ata(f, newTaskfile(ataStandbyImmediate, 0), opts, log)
 		var ae *ataError
 		if errors.As(err, &ae) {
 			// hdparm retries a refused STANDBY IMMEDIATE with its pre-ATA-4 opcode.
 			log.Debug("retrying with the pre-ATA-4 opcode", "disk", d.Path, "err", err)
-			m, _, err = d.ata(f, newTaskfile(ataStandbyImmediateOld, 0), opts, log)
+			m, regs, err = d.ata(f, newTaskfile(ataStandbyImmediateOld, 0), opts, log)
 		}
-		if !errors.Is(err, ErrPassThroughRejected) {
+		switch {
+		case err == nil && regs != nil:
+			return nil
+		case err == nil:
+			// Some bridges answer GOOD to any pass-through without running
+			// it; with no registers back there is no telling, and a stop
+			// to a stopped drive is harmless.
+			log.Debug("no ATA registers came back, sending SCSI START STOP UNIT as well", "disk", d.Path)
+		case errors.Is(err, ErrPassThroughRejected):
+			log.Debug("ATA pass-through rejected, sending SCSI START STOP UNIT", "disk", d.Path, "err", err)
+		default:
 			return err
 		}
-		log.Debug("ATA pass-through rejected, sending SCSI START STOP UNIT", "disk", d.Path, "err", err)
+		rejected := err
 		r, err := sgExec(f, startStopUnitStop(), opts.timeout())
 		if err == nil {
 			_, err = checkResult(opStartStopUnit, r)
 		}
-		if errors.Is(err, ErrPassThroughRejected) {
-			err = fmt.Errorf("%w; START STOP UNIT rejected as well: this bridge takes no power command", err)
+		switch {
+		case err != nil && rejected == nil:
+			// The pass-through went through; the stop was only a second try.
+			log.Debug("START STOP UNIT after the pass-through failed", "disk", d.Path, "err", err)
+			return nil
+		case errors.Is(err, ErrPassThroughRejected):
+			return fmt.Errorf("%w; START STOP UNIT rejected as well: this bridge takes no power command", rejected)
 		}
 		m = MethodStartStopUnit
 		return err

@@ -14,7 +14,9 @@ func TestParseSense(t *testing.T) {
 		want Sense
 	}{{
 		// libata's answer to CHECK POWER MODE with CK_COND on a spinning
-		// drive: RECOVERED ERROR, 00/1D "ATA PASS-THROUGH INFORMATION
+		// drive, captured in the guest (Debian 6.1 kernel, QEMU AHCI
+		// disk) from TestGuestIDEAcceptsATACommands' debug log:
+		// RECOVERED ERROR, 00/1D "ATA PASS-THROUGH INFORMATION
 		// AVAILABLE", ATA Status Return descriptor with COUNT 0xff and
 		// status 0x50 (layout: SAT-3 12.2.2.6; hdparm sgio.c reads it
 		// from desc = sb + 8).
@@ -23,6 +25,12 @@ func TestParseSense(t *testing.T) {
 			0x09, 0x0c, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x50,
 			0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 		want: Sense{Key: 1, ASC: 0, ASCQ: 0x1d, ATA: &ATARegisters{Count: 0xff, Device: 0x40, Status: 0x50}},
+	}, {
+		// Same capture: the answer to IDLE with timer 120 (-S 120).
+		name: "descriptor, IDLE -S 120",
+		sb: []byte{0x72, 0x01, 0x00, 0x1d, 0x00, 0x00, 0x00, 0x0e,
+			0x09, 0x0c, 0x00, 0x00, 0x00, 0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x40},
+		want: Sense{Key: 1, ASC: 0, ASCQ: 0x1d, ATA: &ATARegisters{Count: 0x78, Device: 0x40, Status: 0x40}},
 	}, {
 		name: "descriptor, standby",
 		sb: []byte{0x72, 0x01, 0x00, 0x1d, 0x00, 0x00, 0x00, 0x0e,
