@@ -147,15 +147,15 @@ func (e *engine) run(p engineParams) error {
 	defer e.cancel()
 	root := &dirNode{e: e, src: -1, dst: -1, prev: -1}
 	var err error
-	if root.src, err = unix.Dup(p.src); err != nil {
+	if root.src, err = reopen(p.src); err != nil {
 		return err
 	}
-	if root.dst, err = unix.Dup(p.dst); err != nil {
+	if root.dst, err = reopen(p.dst); err != nil {
 		unix.Close(root.src)
 		return err
 	}
 	if p.prev >= 0 {
-		if root.prev, err = unix.Dup(p.prev); err != nil {
+		if root.prev, err = reopen(p.prev); err != nil {
 			root.prev = -1
 		}
 	}
@@ -1139,7 +1139,7 @@ func (e *engine) reportLoop(stop <-chan struct{}) {
 
 // scan counts the source for Progress totals; it runs beside the copy.
 func (e *engine) scan(src int) {
-	fd, err := unix.Dup(src)
+	fd, err := reopen(src)
 	if err != nil {
 		return
 	}

@@ -15,7 +15,9 @@ import (
 //   - "a/b" (slash inside) is anchored like "/a/b";
 //   - a trailing slash ("cache/") matches directories only;
 //   - "*", "?" and "[...]" match within one path component (path.Match),
-//     "**" as a whole component matches any number of components.
+//     "**" as a whole component matches any number of components ("a/**/z"
+//     matches "a/z"), but at the end at least one ("dir/**" is what is
+//     inside dir).
 //
 // An excluded directory is not descended into.
 type Excludes struct {
@@ -69,6 +71,9 @@ func parseExclude(p string) (excludePattern, error) {
 		case seg == "." || seg == "..":
 			return pat, fmt.Errorf("%q components are not allowed", seg)
 		case seg == "**":
+			if n := len(pat.segs); n > 0 && pat.segs[n-1] == "**" {
+				continue // "**/**" is "**"; repeats would make matching exponential
+			}
 		case strings.Contains(seg, "**"):
 			return pat, fmt.Errorf("** must be a whole path component")
 		default:
@@ -106,7 +111,8 @@ func matchSegs(pats, names []string) bool {
 		if pats[0] == "**" {
 			rest := pats[1:]
 			if len(rest) == 0 {
-				return true
+				// "dir/**" is what is inside dir, not dir itself.
+				return len(names) > 0
 			}
 			for i := 0; i < len(names); i++ {
 				if matchSegs(rest, names[i:]) {

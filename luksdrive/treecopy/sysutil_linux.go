@@ -173,3 +173,10 @@ func openBeneath(root int, rel string) (int, error) {
 func fdPath(dir int, name string) string {
 	return "/proc/self/fd/" + strconv.Itoa(dir) + "/" + name
 }
+
+// reopen opens a directory afresh. A dup would share the file offset, and
+// two walkers reading one directory through shared offsets each see only
+// part of it.
+func reopen(dir int) (int, error) {
+	return openat(dir, ".", dirFlags, 0)
+}

@@ -451,7 +451,7 @@ func estimate(ctx context.Context, srcFd, cmpFd int, ex *Excludes, m mode) int64
 			}
 		}
 	}
-	s, err := unix.Dup(srcFd)
+	s, err := reopen(srcFd)
 	if err != nil {
 		return 0
 	}
