@@ -8,6 +8,7 @@ import (
 	"github.com/extdrive/extdrive/luksdrive/config"
 	"github.com/extdrive/extdrive/luksdrive/rotate"
 	"github.com/extdrive/extdrive/luksdrive/spindown"
+	"github.com/extdrive/extdrive/luksdrive/treecopy"
 	"github.com/extdrive/extdrive/udevwatch"
 	"github.com/extdrive/extdrive/udevwatch/install"
 )
@@ -48,6 +49,14 @@ const (
 	exitNoRun        = 27 // log: no such run
 	exitState        = 28 // the run history is unreadable
 	exitDuplicate    = 29 // the drive is already in the configuration
+
+	exitSyncLocked = 30 // sync: another sync is running on this destination
+	exitNoSpace    = 31 // sync: the destination is full (partial snapshot removed)
+	exitVerify     = 32 // sync --verify: the copy differs from the source
+	exitChanged    = 33 // sync: files changed while being copied (copy otherwise complete)
+	exitSyncIO     = 34 // sync: I/O error on the source or the destination
+	exitSyncSource = 35 // sync: the source is missing or not a directory
+	exitSyncDest   = 36 // sync: the destination is missing, not a directory, or blocked
 
 	exitNotOurs      = 60 // install/uninstall: a file extdrive did not write, or edited since
 	exitNotInstalled = 61 // uninstall: nothing installed
@@ -100,6 +109,14 @@ var exitCodes = []struct {
 	{rotate.ErrNoDrive, exitNoDrive},
 	{rotate.ErrNoRun, exitNoRun},
 	{rotate.ErrState, exitState},
+	{treecopy.ErrLocked, exitSyncLocked},
+	{treecopy.ErrNoSpace, exitNoSpace},
+	{treecopy.ErrVerify, exitVerify},
+	{treecopy.ErrChanged, exitChanged},
+	{treecopy.ErrIO, exitSyncIO},
+	{treecopy.ErrSource, exitSyncSource},
+	{treecopy.ErrDest, exitSyncDest},
+	{treecopy.ErrBadPattern, exitUsage},
 	{install.ErrNotOurs, exitNotOurs},
 	{install.ErrNotInstalled, exitNotInstalled},
 	{install.ErrBadDrive, exitBadInstall},

@@ -80,6 +80,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newConfigCmd(a), newRotateCmd(a), newLogCmd(a),
 		newLEDCmd(a),
 		newSpindownCmd(a),
+		newSyncCmd(a),
 		newWatchCmd(a), newInstallCmd(a), newUninstallCmd(a), newHandleEventCmd(a),
 	)
 	return root
