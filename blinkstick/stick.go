@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Info describes one plugged-in stick as enumeration found it, without
@@ -373,10 +375,39 @@ func (s *Stick) write(ctx context.Context, build func(limit int) []byte) error {
 		return s.opErr("set-report", ErrClosed)
 	}
 	b := build(s.limit)
-	if err := s.t.setFeature(b); err != nil {
+	if err := s.retry(ctx, func() error { return s.t.setFeature(b) }); err != nil {
 		return s.opErr("set-report", err)
 	}
 	return nil
+}
+
+// Transient failures are retried this many times, this far apart.
+const (
+	ioRetries    = 2
+	ioRetryPause = 20 * time.Millisecond
+)
+
+// retry runs one report transfer, again after an EIO: a USB control
+// transfer that hit a bus hiccup fails with EIO, and so does a uhid
+// request whose answer came late. Reports are idempotent (they set
+// colours, they do not toggle them), so sending one twice is harmless,
+// and a job should not lose its LED to one glitch.
+func (s *Stick) retry(ctx context.Context, op func() error) error {
+	var err error
+	for i := 0; ; i++ {
+		err = op()
+		if err == nil || i == ioRetries || !errors.Is(err, errIO) {
+			return err
+		}
+		s.log.Debug("blinkstick: retrying report transfer", "path", s.info.Path, "err", err)
+		t := time.NewTimer(ioRetryPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Stick) read(ctx context.Context, b []byte) (int, error) {
@@ -388,7 +419,11 @@ func (s *Stick) read(ctx context.Context, b []byte) (int, error) {
 	if s.closed {
 		return 0, s.opErr("get-report", ErrClosed)
 	}
-	n, err := s.t.getFeature(b)
+	var n int
+	err := s.retry(ctx, func() (err error) {
+		n, err = s.t.getFeature(b)
+		return err
+	})
 	if err != nil {
 		return 0, s.opErr("get-report", err)
 	}
@@ -406,6 +441,9 @@ func (s *Stick) opErr(op string, err error) error {
 	}
 	return &OpError{Op: op, Device: dev, Err: err}
 }
+
+// errIO matches the transient transfer failure the backends report.
+var errIO error = syscall.EIO
 
 func logger(l *slog.Logger) *slog.Logger {
 	if l == nil {

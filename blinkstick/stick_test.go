@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,13 +25,16 @@ type recorder struct {
 	gets    [][]byte // request buffers as passed in
 	replies map[byte][]byte
 	failSet error
+	failN   int // fail only this many times (0: always, while failSet is set)
+	tries   int
 	closed  bool
 }
 
 func (r *recorder) setFeature(b []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failSet != nil {
+	r.tries++
+	if r.failSet != nil && (r.failN == 0 || r.tries <= r.failN) {
 		return r.failSet
 	}
 	r.sets = append(r.sets, slices.Clone(b))
@@ -505,6 +510,36 @@ func TestOpenStatusWithoutStick(t *testing.T) {
 	st.Set(context.Background(), Done)
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+func TestRetryOnEIO(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		fail      error
+		failN     int
+		wantErr   error
+		wantTries int
+		wantSent  int
+	}{
+		{"one EIO is retried", syscall.EIO, 1, nil, 2, 1},
+		{"two EIOs are retried", syscall.EIO, 2, nil, 3, 1},
+		{"persistent EIO gives up", syscall.EIO, 0, syscall.EIO, 3, 0},
+		{"other errors are not retried", syscall.EPIPE, 0, syscall.EPIPE, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, r := testStick(VariantNano, 100)
+			r.failSet, r.failN = fmt.Errorf("HIDIOCSFEATURE: %w", tt.fail), tt.failN
+			err := s.SetColor(ctx, red)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if r.tries != tt.wantTries || len(r.reports()) != tt.wantSent {
+				t.Errorf("%d tries, %d sent; want %d, %d", r.tries, len(r.reports()), tt.wantTries, tt.wantSent)
+			}
+		})
 	}
 }
 

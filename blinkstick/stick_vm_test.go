@@ -416,3 +416,19 @@ func TestGuestStatusJobStates(t *testing.T) {
 		t.Errorf("Open with no stick: %v, want ErrNotFound", err)
 	}
 }
+
+func TestGuestWedgedStick(t *testing.T) {
+	vmtest.Guest(t)
+	ctx := guestCtx(t)
+	// A stick that refuses every report: uhid turns the refusal into
+	// EIO, as usbhid does for a failed control transfer.
+	e, node := emulate(t, ctx, &blinksticktest.Options{Serial: "BS000030-3.1", FailSet: 1})
+	code, _, errs := extdrive(t, ctx, nil, "led", "red")
+	if code != 1 || !strings.Contains(errs, node) || !strings.Contains(errs, "input/output error") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line naming %s", code, errs, node)
+	}
+	// Sent once and retried twice, all the same bytes.
+	if diff := cmp.Diff([][]byte{{1, 255, 0, 0}, {1, 255, 0, 0}, {1, 255, 0, 0}}, reportBytes(e.Reports())); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
