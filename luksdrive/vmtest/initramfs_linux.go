@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // guestModules are loaded at boot, with their dependencies in the order
@@ -67,7 +68,10 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
 mount -t tmpfs -o mode=755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
+stamp() { read up _ < /proc/uptime; echo "vmtest: $1 at ${up}s"; }
+stamp "init started"
 while read -r m; do insmod "$m" 2>/dev/null; done < /etc/vmtest/modules
+stamp "modules loaded"
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ` + shareTag + ` ` + guestShare + `; then
 	echo "` + markerError + `cannot mount the 9p share"; poweroff -f
 fi
@@ -76,6 +80,7 @@ ln -sf /proc/self/mounts /etc/mtab
 udevadm trigger --action=add --type=subsystems
 udevadm trigger --action=add --type=devices
 udevadm settle --timeout=60
+stamp "udev settled"
 echo ` + markerBegin + `
 . ` + guestShare + `/run.sh
 echo "` + markerError + `run.sh returned"
@@ -341,10 +346,23 @@ func initramfs(cache string, kernel, udev string) (string, error) {
 	}
 	dst := filepath.Join(cache, "initramfs-"+key+".cpio")
 	err = withFileLock(filepath.Join(cache, "initramfs.lock"), func() error {
+		now := time.Now()
 		if _, err := os.Stat(dst); err == nil {
-			return nil
+			// The mtime records the last use, for pruning.
+			return os.Chtimes(dst, now, now)
 		}
-		return in.build(dst)
+		if err := in.build(dst); err != nil {
+			return err
+		}
+		// Initramfs images for other inputs (older harness versions, an
+		// upgraded host tool) are dropped once unused for a day.
+		old, _ := filepath.Glob(filepath.Join(cache, "initramfs-*.cpio"))
+		for _, p := range old {
+			if fi, err := os.Stat(p); err == nil && p != dst && now.Sub(fi.ModTime()) > 24*time.Hour {
+				os.Remove(p)
+			}
+		}
+		return nil
 	})
 	return dst, err
 }

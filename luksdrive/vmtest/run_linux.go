@@ -49,19 +49,14 @@ func (r *runner) run() error {
 	if _, err := exec.LookPath(qemuBinary); err != nil {
 		return fmt.Errorf("%w: %s not found (apt-get install qemu-system-x86)", errUnavailable, qemuBinary)
 	}
-	timeout := r.opts.Timeout
+	// Preparation and waiting for a VM slot are bounded only by the test
+	// binary's deadline; Options.Timeout starts when the VM boots.
+	prepCtx := context.Background()
 	if dl, ok := t.Deadline(); ok {
-		// Leave time to report before the test binary's own alarm fires.
-		if left := time.Until(dl) - 15*time.Second; left < timeout {
-			timeout = left
-		}
+		var cancel context.CancelFunc
+		prepCtx, cancel = context.WithDeadline(prepCtx, dl.Add(-15*time.Second))
+		defer cancel()
 	}
-	if timeout <= 0 {
-		return fmt.Errorf("vmtest: no time left before the test deadline")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-
 	cache, err := cacheDir()
 	if err != nil {
 		return err
@@ -85,16 +80,29 @@ func (r *runner) run() error {
 	kernel := filepath.Join(kernelRoot, "boot", "vmlinuz-"+KernelVersion)
 
 	share := t.TempDir()
-	if err := r.buildGuestFiles(ctx, share, initrd); err != nil {
+	if err := r.buildGuestFiles(prepCtx, share, initrd); err != nil {
 		return err
 	}
 
-	release, err := vmSlot(ctx, cache, r.logf)
+	release, err := vmSlot(prepCtx, cache, r.logf)
 	if err != nil {
 		return err
 	}
 	defer release()
-	acc := accel(ctx, cache, kernel, initrd, r.logf)
+	acc := accel(prepCtx, cache, kernel, initrd, r.logf)
+
+	timeout := r.opts.Timeout
+	if dl, ok := t.Deadline(); ok {
+		// Leave time to report before the test binary's own alarm fires.
+		if left := time.Until(dl) - 15*time.Second; left < timeout {
+			timeout = left
+		}
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("vmtest: no time left before the test deadline (go test -timeout)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 
 	var logConsole func(string)
 	if os.Getenv("EXTDRIVE_VM_CONSOLE") == "1" {
@@ -257,7 +265,7 @@ func (r *runner) buildGuestFiles(ctx context.Context, share, initrd string) erro
 		}
 	}
 	args := []string{"-test.v", "-test.run", guestRunPattern(runFlag()), "-test.skip", guestSkipPattern,
-		"-test.timeout", (r.opts.Timeout - 10*time.Second).String()}
+		"-test.timeout", guestTimeout(r.opts.Timeout).String()}
 	if testing.Short() {
 		args = append(args, "-test.short")
 	}
@@ -283,6 +291,16 @@ echo %[7]s$code
 poweroff -f
 `, guestEnv, guestShare, ci, outPortName, strings.Join(quoted, " "), exitCodeFile, markerExit)
 	return os.WriteFile(filepath.Join(share, "run.sh"), []byte(script), 0o644)
+}
+
+// guestTimeout is the guest binary's -test.timeout: short enough that a
+// hung guest test panics with its goroutine dump (streamed to the host)
+// before the host gives up on the whole VM, boot included.
+func guestTimeout(vm time.Duration) time.Duration {
+	if d := vm - 45*time.Second; d > 30*time.Second {
+		return d
+	}
+	return vm * 2 / 3
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

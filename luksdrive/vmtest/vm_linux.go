@@ -21,54 +21,90 @@ const qemuBinary = "qemu-system-x86_64"
 
 // vmSlot takes one of EXTDRIVE_VM_JOBS host-wide slots (flock on a file in
 // the cache), so parallel `go test` runs of many packages don't start more
-// VMs than the two shared cores can carry. logf reports waiting.
+// VMs than the two shared cores can carry. Waiters queue first come, first
+// served: each holds a locked ticket file, and only the oldest live tickets
+// may take a free slot, so no run starves while others keep polling. logf
+// reports waiting.
 func vmSlot(ctx context.Context, cache string, logf func(string, ...any)) (release func(), err error) {
 	jobs := 1
 	if v, err := strconv.Atoi(os.Getenv("EXTDRIVE_VM_JOBS")); err == nil && v > 0 {
 		jobs = v
 	}
-	var files []*os.File
-	for i := 0; i < jobs; i++ {
-		f, err := os.OpenFile(filepath.Join(cache, fmt.Sprintf("vm-slot-%d.lock", i)), os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if f != nil && err != nil {
+	qdir := filepath.Join(cache, "queue")
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return nil, err
+	}
+	// The ticket is locked before it gets its queue name, so no other
+	// waiter can mistake it for the leftover of a dead process.
+	tmp, err := os.CreateTemp(qdir, ".new-")
+	if err != nil {
+		return nil, err
+	}
+	defer tmp.Close()
+	if err := unix.Flock(int(tmp.Fd()), unix.LOCK_EX); err != nil {
+		return nil, err
+	}
+	ticket := fmt.Sprintf("%020d-%d", time.Now().UnixNano(), os.Getpid())
+	if err := os.Rename(tmp.Name(), filepath.Join(qdir, ticket)); err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	defer os.Remove(filepath.Join(qdir, ticket))
+
+	start := time.Now()
+	lastAhead := -1
+	for {
+		ahead := liveTicketsBefore(qdir, ticket)
+		if ahead < jobs {
+			for i := 0; i < jobs; i++ {
+				f, err := os.OpenFile(filepath.Join(cache, fmt.Sprintf("vm-slot-%d.lock", i)), os.O_CREATE|os.O_RDWR, 0o644)
+				if err != nil {
+					return nil, err
+				}
+				if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+					if lastAhead >= 0 {
+						logf("vmtest: got a VM slot after waiting %v", time.Since(start).Round(time.Second))
+					}
+					return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+				}
 				f.Close()
 			}
-		}()
-		files = append(files, f)
-	}
-	start := time.Now()
-	logged := false
-	for {
-		for i, f := range files {
-			if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-				for j, g := range files {
-					if j != i {
-						g.Close()
-					}
-				}
-				if logged {
-					logf("vmtest: got a VM slot after %v", time.Since(start).Round(time.Second))
-				}
-				return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
-			}
 		}
-		if !logged {
-			logf("vmtest: waiting for a VM slot: %d VM(s) already running on this host (EXTDRIVE_VM_JOBS=%d, lock files in %s)", jobs, jobs, cache)
-			logged = true
+		if lastAhead < 0 {
+			logf("vmtest: waiting for a VM slot (EXTDRIVE_VM_JOBS=%d; %d run(s) queued ahead of this one; queue in %s)", jobs, ahead, qdir)
 		}
+		lastAhead = ahead
 		select {
 		case <-ctx.Done():
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, fmt.Errorf("vmtest: waiting for a VM slot: %w", ctx.Err())
-		case <-time.After(500 * time.Millisecond):
+			return nil, fmt.Errorf("vmtest: waited %v for a VM slot (%d run(s) still ahead; raise go test -timeout or EXTDRIVE_VM_JOBS): %w",
+				time.Since(start).Round(time.Second), ahead, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// liveTicketsBefore counts the queue tickets older than ticket whose owner
+// still holds their lock, deleting those of dead owners.
+func liveTicketsBefore(qdir, ticket string) int {
+	entries, _ := os.ReadDir(qdir)
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || name >= ticket {
+			continue
+		}
+		f, err := os.Open(filepath.Join(qdir, name))
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.Remove(filepath.Join(qdir, name))
+		} else {
+			n++
+		}
+		f.Close()
+	}
+	return n
 }
 
 // accel decides between KVM and TCG. /dev/kvm can exist and still hang
