@@ -138,3 +138,28 @@ func (e *Event) setLUKS() {
 		e.LUKSUUID = e.FS.UUID
 	}
 }
+
+// EventFromEnv interprets the environment udev gives a RUN+= program
+// (ACTION, DEVPATH, SUBSYSTEM, DEVNAME, ID_FS_*, ...) as an event. It
+// fails with ErrMalformed when the variables are missing or unsafe, and
+// when they describe something other than a block device node.
+func EventFromEnv(env map[string]string) (Event, error) {
+	m := &Message{Format: FormatUdev, Action: env["ACTION"], DevPath: env["DEVPATH"], Env: env}
+	if err := m.validate(); err != nil {
+		return Event{}, err
+	}
+	ev, ok := eventFromEnv(m.DevPath, env)
+	if !ok {
+		return Event{}, malformed("%s %s is not a block device node (SUBSYSTEM=%q)", m.Action, clip(m.DevPath), clip(env["SUBSYSTEM"]))
+	}
+	ev.Source = SourceUdev
+	switch m.Action {
+	case "remove":
+		ev.Action = Removed
+	case "change", "move", "online":
+		ev.Action = Changed
+	default:
+		ev.Action = Added
+	}
+	return ev, nil
+}

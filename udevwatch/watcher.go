@@ -264,8 +264,10 @@ func (w *Watcher) apply(ctx context.Context, m *Message, fn func(Event)) {
 func (w *Watcher) fill(ctx context.Context, ev *Event) {
 	if ev.Source == SourceUdev || ev.Source == SourceCrawl {
 		_, probed := ev.Props["ID_FS_TYPE"]
+		// A partition inherits its disk's ID_PART_TABLE_TYPE, so only a
+		// disk's says udev looked and found a table rather than a filesystem.
 		_, table := ev.Props["ID_PART_TABLE_TYPE"]
-		if probed || table {
+		if probed || table && ev.DevType == "disk" {
 			return
 		}
 	}
