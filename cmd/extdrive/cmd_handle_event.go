@@ -25,7 +25,7 @@ job instead (extdrive-failed@.service runs it).
 
 Exit codes: 65 the udev environment is missing or malformed; 20-21
 configuration errors.`,
-		Args: wantArgs(cobra.NoArgs),
+		Args: noArgsUsage,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(a.configPath)
 			if err != nil {

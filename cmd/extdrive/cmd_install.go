@@ -34,7 +34,7 @@ that were edited since, are never overwritten.
 
 Exit codes: 60 a target file is not ours, 62 a drive or path cannot go
 into a rule, 63 unreadable manifest; 20-21 configuration errors.`,
-		Args: wantArgs(cobra.NoArgs),
+		Args: noArgsUsage,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(a.configPath)
 			if err != nil {
@@ -102,7 +102,7 @@ of them was edited since, nothing is removed.
 
 Exit codes: 60 a file was edited since install, 61 nothing installed,
 63 unreadable manifest.`,
-		Args: wantArgs(cobra.NoArgs),
+		Args: noArgsUsage,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			removed, err := install.Uninstall(cmd.Context(), root)
 			for _, p := range removed {

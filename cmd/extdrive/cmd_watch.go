@@ -34,7 +34,7 @@ kernel's, probing each device itself; auto picks udev when it runs.
 
 Exit codes: 64 netlink uevents unavailable, 66 unusable drive list;
 20-21 configuration errors.`,
-		Args: wantArgs(cobra.NoArgs),
+		Args: noArgsUsage,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, ok := map[string]udevwatch.Mode{"auto": udevwatch.ModeAuto, "udev": udevwatch.ModeUdev, "kernel": udevwatch.ModeKernel}[mode]
 			if !ok {
@@ -115,4 +115,12 @@ func runWatch(ctx context.Context, a *app, mode udevwatch.Mode, exe string) erro
 		return nil
 	}
 	return err
+}
+
+// noArgsUsage rejects positional arguments as a usage error (exit 2).
+func noArgsUsage(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
 }
