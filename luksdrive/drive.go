@@ -101,23 +101,14 @@ func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 		if d.Device == "" {
 			return opErr("release", "", fmt.Errorf("%w: the drive has neither a device spec nor a mapping name", ErrBadSpec))
 		}
-		dev, err := Find(ctx, d.Device, &FindOptions{Logger: log})
-		if errors.Is(err, ErrNoDevice) {
-			log.Info("drive absent and no mapping name known; nothing to lock", "drive", d.label())
-			return nil
-		}
+		n, err := openMappingName(ctx, d, log)
 		if err != nil {
 			return err
 		}
-		m, err := OpenMappingFor(dev)
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			log.Info("already locked", "drive", d.label(), "device", dev)
+		if n == "" {
 			return nil
 		}
-		name = m.Name
+		name = n
 	}
 	// Mounts elsewhere (by hand, by a desktop automounter) would make the
 	// lock fail with a bare "busy"; unmount them the same careful way.
@@ -135,4 +126,33 @@ func Release(ctx context.Context, d *Drive, opts *ReleaseOptions) error {
 		return err
 	}
 	return nil
+}
+
+// openMappingName finds the name of the drive's open mapping, or "" when
+// it has none.
+func openMappingName(ctx context.Context, d *Drive, log *slog.Logger) (string, error) {
+	dev, err := Find(ctx, d.Device, &FindOptions{Logger: log})
+	if errors.Is(err, ErrNoDevice) {
+		// A pulled drive named by its LUKS UUID may still have its
+		// mapping (and mounts) under the default name.
+		if sp, perr := ParseSpec(d.Device); perr == nil && sp.Kind == SpecUUID {
+			if n := DefaultMappingName(sp.Value); mappingExists(n) {
+				return n, nil
+			}
+		}
+		log.Info("drive absent and no open mapping known; nothing to lock", "drive", d.label())
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	m, err := OpenMappingFor(dev)
+	if err != nil {
+		return "", err
+	}
+	if m == nil {
+		log.Info("already locked", "drive", d.label(), "device", dev)
+		return "", nil
+	}
+	return m.Name, nil
 }

@@ -59,3 +59,8 @@ func MountPoints(device string) []string {
 	}
 	return out
 }
+
+func mappingExists(name string) bool {
+	_, err := os.Stat("/dev/mapper/" + name)
+	return err == nil
+}

@@ -50,6 +50,16 @@ func GetStatus(ctx context.Context, d *Drive) (*Status, error) {
 			s.Unlocked, s.Mapping, s.LUKSUUID = true, m.Name, m.UUID
 		}
 	}
+	if !s.Present {
+		// A pulled drive leaves its mapping behind until it is locked.
+		name := d.MappingName
+		if sp, err := ParseSpec(d.Device); name == "" && err == nil && sp.Kind == SpecUUID {
+			name = DefaultMappingName(sp.Value)
+		}
+		if name != "" && mappingExists(name) {
+			s.Unlocked, s.Mapping = true, name
+		}
+	}
 	if err := mountStatus(d, s); err != nil {
 		return nil, opErr("status", d.label(), err)
 	}

@@ -77,8 +77,11 @@ func statusLine(s *luksdrive.Status) string {
 	}
 	if !s.Present {
 		b.WriteString("absent")
-		if s.Mounted {
-			fmt.Fprintf(&b, ", but still mounted at %s: run extdrive lock", s.MountPoint)
+		switch {
+		case s.Mounted:
+			fmt.Fprintf(&b, ", but still mounted at %s from %s (pulled without locking?): run extdrive lock", s.MountPoint, s.Mapping)
+		case s.Unlocked:
+			fmt.Fprintf(&b, ", but its mapping %s is still open: run extdrive lock", s.Mapping)
 		}
 		return b.String()
 	}
