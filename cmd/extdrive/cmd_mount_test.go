@@ -115,3 +115,43 @@ func TestLockCommand(t *testing.T) {
 		t.Errorf("lock without argument: exit %d", code)
 	}
 }
+
+// TestMountCheck checks real tmpfs mounts: one without noexec (exit 8,
+// naming noexec), one meeting the policy, and an empty directory (exit 18).
+func TestMountCheck(t *testing.T) {
+	devNeedRoot(t)
+	dir := t.TempDir()
+	weak, good, none := filepath.Join(dir, "weak"), filepath.Join(dir, "good"), filepath.Join(dir, "none")
+	for _, d := range []string{weak, good, none} {
+		os.Mkdir(d, 0o755)
+	}
+	for d, flags := range map[string]uintptr{
+		weak: unix.MS_NODEV | unix.MS_NOSUID,
+		good: unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_SYNCHRONOUS,
+	} {
+		if err := unix.Mount("extdrive-check-test", d, "tmpfs", flags, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(d, unix.MNT_DETACH) })
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{weak}, exitPolicy, "lacks noexec"},
+		{[]string{"--sync", weak}, exitPolicy, "lacks noexec,sync"},
+		{[]string{"--sync", good}, exitOK, ""},
+		{[]string{"--noatime", good}, exitPolicy, "lacks noatime"},
+		{[]string{none}, exitNotMounted, "nothing is mounted"},
+		{[]string{good, none}, exitUsage, "one DIR"},
+	} {
+		code, out, errOut := runCLI(t, "", append([]string{"mount", "--check"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("mount --check %v: exit %d, stderr %q; want %d with %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+		if code == exitOK && out != good+" meets the policy\n" {
+			t.Errorf("mount --check %v: stdout %q", tc.args, out)
+		}
+	}
+}
