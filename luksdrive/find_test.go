@@ -227,3 +227,37 @@ func TestFindCancel(t *testing.T) {
 		t.Fatalf("Find error %v is not an *OpError for find", err)
 	}
 }
+
+func TestUdevEscape(t *testing.T) {
+	for _, tc := range []struct{ in, enc string }{
+		{"KEYS", "KEYS"},
+		{"Offsite B", `Offsite\x20B`},
+		{"a/b", `a\x2fb`},
+		{`back\slash`, `back\x5cslash`},
+		{"Sicherung-Ä", "Sicherung-Ä"},
+	} {
+		if got := udevEncode(tc.in); got != tc.enc {
+			t.Errorf("udevEncode(%q) = %q, want %q", tc.in, got, tc.enc)
+		}
+		if got := udevDecode(tc.enc); got != tc.in {
+			t.Errorf("udevDecode(%q) = %q, want %q", tc.enc, got, tc.in)
+		}
+	}
+}
+
+// FuzzUdevEscape: udev's database and link names round-trip any label.
+func FuzzUdevEscape(f *testing.F) {
+	for _, s := range []string{"KEYS", "Offsite B", `\x20`, `\x`, "a\x00b", "ÄÖ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := udevEncode(s)
+		if strings.ContainsAny(enc, " /") {
+			t.Fatalf("udevEncode(%q) = %q keeps a character a link name cannot hold", s, enc)
+		}
+		if got := udevDecode(enc); got != s {
+			t.Fatalf("udevDecode(udevEncode(%q)) = %q", s, got)
+		}
+		udevDecode(s) // arbitrary database text must not panic
+	})
+}

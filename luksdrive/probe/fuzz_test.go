@@ -27,3 +27,19 @@ func FuzzProbe(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkProbe measures one probe of each committed seed image, the
+// per-device cost of a Find that has to scan without udev.
+func BenchmarkProbe(b *testing.B) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "probe", "*.seed"))
+	imgs := make([][]byte, len(seeds))
+	for i, s := range seeds {
+		imgs[i] = loadSeed(b, s, 0)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, img := range imgs {
+			Probe(bytes.NewReader(img), int64(len(img)))
+		}
+	}
+}
