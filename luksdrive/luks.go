@@ -38,8 +38,7 @@ func openKeyslot(ctx context.Context, r io.ReaderAt, ks *keyslot, pass []byte, w
 	if _, _, _, err := parseCipherSpec(ks.areaCipher); err != nil {
 		return nil, err
 	}
-	area := make([]byte, int64(ks.keySize)*int64(ks.afStripes))
-	area = area[:roundUp(int64(len(area)), keyslotSectorSize)]
+	area := make([]byte, roundUp(int64(ks.keySize)*int64(ks.afStripes), keyslotSectorSize))
 	defer wipe(area)
 	if n, err := r.ReadAt(area, ks.areaOffset); n != len(area) {
 		if err == nil || errors.Is(err, io.EOF) {
