@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,6 +126,14 @@ func TestGuestIDEAcceptsATACommands(t *testing.T) {
 	out = extdrive(t, 0, "spindown", "--check", dev)
 	if w := dev + ": drive state is: " + want + "\n"; out != w {
 		t.Errorf("extdrive spindown --check: %q, want %q", out, w)
+	}
+	// Not root: refused with exit 14 before anything is sent.
+	cmd := exec.Command("extdrive", "spindown", "--now", dev)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	msg, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 14 || !strings.Contains(string(msg), "needs root") {
+		t.Errorf("extdrive spindown --now as nobody: %v: %s", err, msg)
 	}
 	out = extdrive(t, 0, "spindown", "--timer", "10m", "--now", dev)
 	if w := dev + ": standby timer set to 120 (10 minutes)\n" + dev + ": stopped (ATA STANDBY IMMEDIATE (pass-through 16))\n"; out != w {
