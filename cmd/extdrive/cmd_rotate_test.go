@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/extdrive/extdrive/luksdrive/rotate"
+)
+
+// writeTestConfig writes a two-drive config whose state and logs live in
+// a temporary directory.
+func writeTestConfig(t *testing.T) (path, dir string) {
+	dir = t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	text := `state_dir = "` + dir + `/state"
+log_dir = "` + dir + `/log"
+[[source]]
+path = "` + src + `"
+[[drive]]
+name = "A"
+uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+key = "/etc/extdrive/a.key"
+[[drive]]
+name = "B"
+uuid = "1f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+key = "/etc/extdrive/b.key"
+`
+	path = filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, dir
+}
+
+func TestRotateCommandRefusals(t *testing.T) {
+	cfg, dir := writeTestConfig(t)
+	// A was copied an hour ago: B's turn.
+	now := time.Now()
+	h := &rotate.History{}
+	h.Add(rotate.Record{ID: "x-A", Seq: 1, Drive: "A", Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), OK: true})
+	if err := rotate.WriteHistory(filepath.Join(dir, "state", "history.json"), h); err != nil {
+		t.Fatal(err)
+	}
+	// Another job holds B.
+	os.MkdirAll(filepath.Join(dir, "state", "locks"), 0o700)
+	lf, err := os.Create(filepath.Join(dir, "state", "locks", "B.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"not due", []string{"rotate", "A"}, exitNotDue, "", "drive is not due: not due: last good copy on"},
+		{"not due by UUID", []string{"rotate", "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9"}, exitNotDue, "", "it is B's turn"},
+		{"already running", []string{"rotate", "B"}, exitOK, "B: already running", ""},
+		{"unknown drive", []string{"rotate", "C"}, exitUnknownDrive, "", `drive "C": drive not in the configuration`},
+		{"two drives", []string{"rotate", "A", "B"}, exitUsage, "", "accepts at most 1 arg"},
+		{"bad config", []string{"--config", "../../testdata/config/broken/typo.toml", "rotate"}, exitConfig, "", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"--config", cfg, "-q"}, tt.args...)
+			if tt.args[0] == "--config" {
+				args = tt.args
+			}
+			code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tt.code, errb.String())
+			}
+			if !strings.Contains(out.String(), tt.stdout) || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("stdout %q stderr %q; want %q and %q", out.String(), errb.String(), tt.stdout, tt.stderr)
+			}
+			if n := strings.Count(strings.TrimSpace(errb.String()), "\n"); tt.code != exitOK && n > 0 {
+				t.Errorf("error is %d lines, want one:\n%s", n+1, errb.String())
+			}
+		})
+	}
+	// Nothing was run, so nothing was recorded.
+	h2, _ := rotate.ReadHistory(filepath.Join(dir, "state", "history.json"))
+	if len(h2.Runs) != 1 {
+		t.Errorf("history has %d runs after refusals, want 1", len(h2.Runs))
+	}
+}
