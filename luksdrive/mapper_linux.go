@@ -16,8 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const dmControl = "/dev/mapper/control"
-
 // deviceSize is the size of a block device (BLKGETSIZE64) or regular file.
 func deviceSize(f *os.File) (int64, error) {
 	fi, err := f.Stat()
@@ -210,7 +208,8 @@ func haveDM() error {
 }
 
 // createMapping loads the dm-crypt table for the volume. vk is only read.
-func createMapping(ctx context.Context, f *os.File, device, name string, h *header, vk []byte, readOnly bool, log *slog.Logger) error {
+// When lv is set (luks.go opened the keyslot), luks.go loads the table.
+func createMapping(ctx context.Context, f *os.File, device, name string, h *header, vk []byte, lv *luksGoVolume, readOnly bool, log *slog.Logger) error {
 	if err := haveDM(); err != nil {
 		return err
 	}
@@ -266,7 +265,11 @@ func createMapping(ctx context.Context, f *os.File, device, name string, h *head
 	if readOnly {
 		dmFlags |= unix.DM_READONLY_FLAG
 	}
-	if err := devmapper.CreateAndLoad(name, cryptUUID(h.version, h.uuid, name), dmFlags, table); err != nil {
+	create := func() error { return devmapper.CreateAndLoad(name, cryptUUID(h.version, h.uuid, name), dmFlags, table) }
+	if lv != nil {
+		create = func() error { return lv.setupMapper(backing, name) }
+	}
+	if err := create(); err != nil {
 		if errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("%w: the kernel refused the dm-crypt table for cipher %s (is its crypto module loaded?): %v", ErrUnsupported, seg.encryption, err)
 		}

@@ -23,7 +23,7 @@ func deviceSize(f *os.File) (int64, error) {
 
 func existingMapping(device, name string, h *header) (*Mapping, error) { return nil, errNotLinux }
 
-func createMapping(ctx context.Context, f *os.File, device, name string, h *header, vk []byte, readOnly bool, log *slog.Logger) error {
+func createMapping(ctx context.Context, f *os.File, device, name string, h *header, vk []byte, lv *luksGoVolume, readOnly bool, log *slog.Logger) error {
 	return errNotLinux
 }
 

@@ -144,6 +144,7 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 	var ws argon2.Workspace
 	defer ws.Close()
 	var vk []byte
+	var lv *luksGoVolume // set instead of vk when luks.go opened the slot
 	var slot int
 	var slotErr error
 	for _, ks := range order {
@@ -155,6 +156,16 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 		if err == nil {
 			vk, slot = k, ks.id
 			break
+		}
+		if errors.Is(err, ErrUnsupported) && opts.Header == "" {
+			// luks.go knows hashes and ciphers this package does not.
+			if v, lerr := unsealLuksGo(device, ks.id, pass); lerr == nil {
+				log.Debug("keyslot opened by luks.go", "slot", ks.id, "why", err)
+				lv, slot = v, ks.id
+				break
+			} else if errors.Is(lerr, errKeyMismatch) {
+				continue
+			}
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -168,7 +179,7 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 			}
 		}
 	}
-	if vk == nil {
+	if vk == nil && lv == nil {
 		if slotErr != nil && len(order) == 1 {
 			return nil, slotErr
 		}
@@ -180,7 +191,10 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 	if opts.Test {
 		return &Mapping{Device: device, UUID: h.uuid, Slot: slot}, nil
 	}
-	if err := createMapping(ctx, f, device, name, h, vk, opts.ReadOnly, log); err != nil {
+	if lv != nil && opts.ReadOnly {
+		return nil, unsupported("read-only mapping of a volume with cipher %s", h.segment.encryption)
+	}
+	if err := createMapping(ctx, f, device, name, h, vk, lv, opts.ReadOnly, log); err != nil {
 		return nil, err
 	}
 	log.Info("mapping created", "device", device, "name", name)
@@ -225,3 +239,6 @@ func openError(err error) error {
 	}
 	return err
 }
+
+// dmControl is device-mapper's control node; without it there is no dm.
+const dmControl = "/dev/mapper/control"

@@ -138,11 +138,13 @@ func TestGuestUnlockMapping(t *testing.T) {
 		name   string
 		format []string
 		loop   bool // open through losetup rather than the image file
+		noRO   bool // luks.go fallback: no read-only mappings
 	}{
-		{"luks2-xts-argon2id", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "512", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}, false},
-		{"luks1-cbc-essiv", []string{"--type", "luks1", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1", "--pbkdf-force-iterations", "1000"}, true},
-		{"luks1-cbc-plain64", []string{"--type", "luks1", "--cipher", "aes-cbc-plain64", "--key-size", "128", "--hash", "sha512", "--pbkdf-force-iterations", "1000"}, false},
-		{"luks2-essiv-4k", []string{"--type", "luks2", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--sector-size", "4096", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}, true},
+		{"luks2-xts-argon2id", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "512", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}, false, false},
+		{"luks1-cbc-essiv", []string{"--type", "luks1", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1", "--pbkdf-force-iterations", "1000"}, true, false},
+		{"luks1-cbc-plain64", []string{"--type", "luks1", "--cipher", "aes-cbc-plain64", "--key-size", "128", "--hash", "sha512", "--pbkdf-force-iterations", "1000"}, false, false},
+		{"luks2-sha3-via-luks.go", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "256", "--hash", "sha3-256", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}, false, true},
+		{"luks2-essiv-4k", []string{"--type", "luks2", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--sector-size", "4096", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ulCtx(t)
@@ -226,6 +228,13 @@ func TestGuestUnlockMapping(t *testing.T) {
 				}
 			}
 
+			if tc.noRO {
+				_, err := Unlock(ctx, dev, &UnlockOptions{Key: Key{Passphrase: pass, Slot: AnySlot}, ReadOnly: true})
+				if !errors.Is(err, ErrUnsupported) {
+					t.Errorf("read-only through luks.go: %v, want ErrUnsupported", err)
+				}
+				return
+			}
 			// Read-only, with the default name.
 			ro, err := Unlock(ctx, dev, &UnlockOptions{Key: Key{Passphrase: pass, Slot: AnySlot}, ReadOnly: true})
 			if err != nil {

@@ -47,6 +47,9 @@ fmt luks2-pbkdf2-sha256 1120 extdrive-sha256 $l2 --offset $l2off --uuid "$(uuid 
 	--cipher aes-cbc-essiv:sha256 --key-size 256 --sector-size 4096 --pbkdf pbkdf2 --hash sha256 --pbkdf-force-iterations 1000
 fmt luks2-pbkdf2-sha512 1120 extdrive-sha512 $l2 --offset $l2off --uuid "$(uuid 5)" \
 	--cipher aes-xts-plain64 --key-size 256 --sector-size 512 --pbkdf pbkdf2 --hash sha512 --pbkdf-force-iterations 1000
+# sha3-256 for AF and digest: left to luks.go (Unlock's fallback).
+fmt luks2-sha3 1120 extdrive-sha3 $l2 --offset $l2off --uuid "$(uuid 9)" \
+	--cipher aes-xts-plain64 --key-size 256 --sector-size 512 --hash sha3-256 --pbkdf argon2id $cheap2 --pbkdf-parallel 1
 
 # Four keyslots: passphrases in 0-2, the key file in 3 with an
 # extdrive-keyfile token; slot 1 preferred, slot 2 ignored unless named.
