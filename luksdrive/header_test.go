@@ -102,6 +102,21 @@ func TestUnlockBadInput(t *testing.T) {
 	}
 }
 
+// TestOddKeyslotSize is the regression test for a panic found by mutating
+// headers: a key size whose stripes do not fill whole sectors.
+func TestOddKeyslotSize(t *testing.T) {
+	img := readImage(t, "luks1-cbc-essiv.img")
+	for _, keyBytes := range []byte{20, 33, 1} {
+		b := bytes.Clone(img)
+		b[111] = keyBytes // LUKS1 key-bytes field (big-endian u32 at 108)
+		p := writeTemp(t, b)
+		_, err := Unlock(context.Background(), p, &UnlockOptions{Key: Key{Passphrase: []byte("extdrive-essiv"), Slot: AnySlot}, Test: true})
+		if !errors.Is(err, ErrWrongKey) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrCorruptHeader) {
+			t.Errorf("key size %d: %v", keyBytes, err)
+		}
+	}
+}
+
 // TestLUKS2SecondaryHeader: with the primary header damaged, the
 // secondary copy still opens the volume, as with cryptsetup.
 func TestLUKS2SecondaryHeader(t *testing.T) {
