@@ -131,7 +131,10 @@ func readCPIONames(r io.Reader) ([]string, error) {
 		if err := skip((4 - off%4) % 4); err != nil {
 			return nil, err
 		}
-		n := strings.TrimRight(string(name), "\x00")
+		n, ok := strings.CutSuffix(string(name), "\x00")
+		if !ok || strings.ContainsRune(n, 0) {
+			return nil, fmt.Errorf("cpio: bad name %q at %d", name, off-nameLen)
+		}
 		if n == "TRAILER!!!" {
 			return names, nil
 		}

@@ -57,6 +57,9 @@ func (p *testParser) parse(line string) event {
 				continue
 			}
 			name, elapsed := splitElapsed(rest)
+			if name == "" {
+				break
+			}
 			top := topLevel(name)
 			if name == top {
 				p.current = ""

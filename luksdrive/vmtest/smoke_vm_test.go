@@ -268,3 +268,13 @@ func TestGuestUdevDatabase(t *testing.T) {
 		t.Errorf("udevadm info for uhid:\n%s", out)
 	}
 }
+
+func TestGuestCommandsAndTools(t *testing.T) {
+	vmtest.Guest(t)
+	if got := strings.TrimSpace(run(t, "vmtest-uname")); got != vmtest.KernelVersion {
+		t.Errorf("vmtest-uname = %q, want %q", got, vmtest.KernelVersion)
+	}
+	if out := run(t, "sha256sum", "--version"); !strings.Contains(out, "GNU coreutils") {
+		t.Errorf("sha256sum is not the host's coreutils one:\n%s", out)
+	}
+}
