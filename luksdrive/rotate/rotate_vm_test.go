@@ -143,8 +143,9 @@ func (p *pings) last() string {
 	return p.hits[len(p.hits)-1]
 }
 
-// inspect plugs image as id, opens it read-only under a fresh name and
-// returns the mounted directory; everything is undone at cleanup.
+// inspect plugs image as id, opens it under a fresh name and returns the
+// mounted directory; everything is undone at cleanup. It opens read-write,
+// as the next job would: a drive yanked mid-copy has a journal to replay.
 func inspect(t *testing.T, ctx context.Context, m *vmtest.Machine, id, image, keyFile string) string {
 	t.Helper()
 	dev, err := m.PlugUSB(ctx, id, image)
@@ -152,9 +153,9 @@ func inspect(t *testing.T, ctx context.Context, m *vmtest.Machine, id, image, ke
 		t.Fatal(err)
 	}
 	name := "inspect-" + id
-	sh(t, "cryptsetup", "open", "--readonly", "--key-file", keyFile, dev, name)
+	sh(t, "cryptsetup", "open", "--key-file", keyFile, dev, name)
 	dir := t.TempDir()
-	sh(t, "mount", "-o", "ro", "/dev/mapper/"+name, dir)
+	sh(t, "mount", "/dev/mapper/"+name, dir)
 	t.Cleanup(func() {
 		exec.Command("umount", dir).Run()
 		exec.Command("cryptsetup", "close", name).Run()
@@ -350,5 +351,86 @@ sync = true
 	}
 	if strings.Join(got, " ") != "A:true B:true B:false" {
 		t.Errorf("host history %v, want A ok, B ok, B failed", got)
+	}
+}
+
+// TestGuestRotateCommand runs `extdrive rotate` as udev would, with
+// private_mount on: while the job runs (held in its pre hook), the backup
+// filesystem is mounted in the job's namespace and not in ours.
+func TestGuestRotateCommand(t *testing.T) {
+	m := vmtest.Guest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	work := t.TempDir()
+	keyFile := filepath.Join(work, "drive.key")
+	os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef"), 0o400)
+	img := filepath.Join(m.SharedDir(), "cli-C.img")
+	const uuidC = "cccccccc-1c4d-4e6f-9a0b-7c2d1e3f4a5b"
+	makeDrive(t, img, uuidC, "BACKUP-C", keyFile)
+	src := filepath.Join(work, "src")
+	fillSource(t, src, "cli", 3)
+	ready, goOn := filepath.Join(work, "hook-ready"), filepath.Join(work, "hook-go")
+	mnt := "/run/extdrive/C"
+	cfgPath := filepath.Join(work, "config.toml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+state_dir = %q
+log_dir = %q
+private_mount = true
+[[source]]
+path = %q
+[hooks]
+pre = "grep -q ' %s ' /proc/self/mountinfo && touch %s; while [ ! -e %s ]; do sleep 0.1; done"
+pre_timeout = "2m"
+[[drive]]
+name = "C"
+uuid = %q
+key = %q
+mount_point = %q
+`, filepath.Join(work, "state"), filepath.Join(work, "log"), src, mnt, ready, goOn, uuidC, keyFile, mnt)), 0o600)
+
+	if _, err := m.PlugUSB(ctx, "C", img); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "extdrive", "--config", cfgPath, "rotate")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the pre hook never saw the mount in its namespace; stderr:\n%s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), " "+mnt+" ") {
+		t.Errorf("the backup filesystem is visible outside the job's mount namespace")
+	}
+	os.WriteFile(goOn, nil, 0o644)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("extdrive rotate: %v\nstdout: %s\nstderr: %s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "C: copied 3 files") || !strings.Contains(out.String(), "safe to unplug") {
+		t.Errorf("stdout %q", out.String())
+	}
+	if mappingOpen("luks-" + uuidC) {
+		t.Error("mapping still open after extdrive rotate")
+	}
+
+	// Again: not due, exit 22, one line.
+	cmd = exec.CommandContext(ctx, "extdrive", "--config", cfgPath, "-q", "rotate", "C")
+	errb.Reset()
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 22 {
+		t.Errorf("second rotate: %v, want exit 22; stderr %s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "drive is not due") {
+		t.Errorf("stderr %q does not say the drive is not due", errb.String())
 	}
 }
