@@ -34,3 +34,22 @@ func (d *Drive) MappingName() string {
 
 // Spec is the drive's device spec for luksdrive.Find.
 func (d *Drive) Spec() string { return "UUID=" + d.UUID }
+
+// LuksDrive converts d for luksdrive.Ensure, Release and GetStatus. With
+// Key = "prompt" the returned Key has no source yet: the caller sets
+// Key.Passphrase, and owns and wipes that slice.
+func (d *Drive) LuksDrive() (*luksdrive.Drive, error) {
+	k, _, err := d.UnlockKey()
+	if err != nil {
+		return nil, err
+	}
+	on := func(b *bool) bool { return b == nil || *b } // nil: the documented default, true
+	return &luksdrive.Drive{
+		Name:        d.Name,
+		Device:      d.Spec(),
+		Key:         k,
+		MappingName: d.MappingName(),
+		MountPoint:  d.MountPoint,
+		Policy:      luksdrive.MountPolicy{Sync: d.Sync, NoAtime: on(d.NoAtime), NoDirAtime: on(d.NoDirAtime)},
+	}, nil
+}

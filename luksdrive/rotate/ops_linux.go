@@ -18,46 +18,32 @@ func (defaultOps) present(ctx context.Context, d *config.Drive) bool {
 	return err == nil
 }
 
-func policy(d *config.Drive) luksdrive.MountPolicy {
-	return luksdrive.MountPolicy{Sync: d.Sync, NoAtime: *d.NoAtime, NoDirAtime: *d.NoDirAtime}
-}
-
 func (defaultOps) ensure(ctx context.Context, d *config.Drive, passphrase []byte, log *slog.Logger) (string, error) {
-	dev, err := luksdrive.Find(ctx, d.Spec(), &luksdrive.FindOptions{Logger: log})
-	if err != nil {
-		return "", err
-	}
-	key, _, err := d.UnlockKey()
+	ld, err := d.LuksDrive()
 	if err != nil {
 		return "", err
 	}
 	if passphrase != nil {
 		// The job owns passphrase and wipes it after ensure returns.
-		key = luksdrive.Key{Passphrase: passphrase, Slot: key.Slot}
+		ld.Key = luksdrive.Key{Passphrase: passphrase, Slot: ld.Key.Slot}
 	}
-	m, err := luksdrive.Unlock(ctx, dev, &luksdrive.UnlockOptions{Key: key, Name: d.MappingName(), Logger: log})
+	// Idempotent: a drive left unlocked or mounted by an interrupted run
+	// is taken as it is (if its mount has the policy).
+	st, err := luksdrive.Ensure(ctx, ld, &luksdrive.EnsureOptions{CreateMountPoint: true, Logger: log})
 	if err != nil {
 		return "", err
 	}
-	// Idempotent: a drive left mounted by an interrupted run (with the
-	// right options) is used as it is.
-	if err := luksdrive.CheckMount(d.MountPoint, policy(d)); err == nil {
-		return d.MountPoint, nil
-	}
-	if err := luksdrive.Mount(ctx, m.Path, d.MountPoint, &luksdrive.MountOptions{Policy: policy(d), Create: true, Logger: log}); err != nil {
-		return "", err
-	}
-	return d.MountPoint, nil
+	return st.MountPoint, nil
 }
 
 func (defaultOps) release(ctx context.Context, d *config.Drive, log *slog.Logger) error {
-	if err := luksdrive.Unmount(ctx, d.MountPoint, &luksdrive.UnmountOptions{Logger: log}); err != nil && !errors.Is(err, luksdrive.ErrNotMounted) {
+	ld, err := d.LuksDrive()
+	if err != nil {
 		return err
 	}
-	if err := luksdrive.Lock(ctx, d.MappingName()); err != nil && !errors.Is(err, luksdrive.ErrNoDevice) {
-		return err
-	}
-	return nil
+	// Release finds the mapping through the mount point, so it also
+	// cleans up after a drive that was pulled mid-copy.
+	return luksdrive.Release(ctx, ld, &luksdrive.ReleaseOptions{Logger: log})
 }
 
 func (defaultOps) spindown(ctx context.Context, d *config.Drive, log *slog.Logger) error {
@@ -76,7 +62,7 @@ func (defaultOps) spindown(ctx context.Context, d *config.Drive, log *slog.Logge
 			errs = append(errs, err)
 			continue
 		}
-		log.Info("drive spun down", "disk", disk, "method", m)
+		log.Info("drive spun down", "disk", disk.Name, "method", m)
 	}
 	return errors.Join(errs...)
 }

@@ -381,6 +381,8 @@ path = %q
 [hooks]
 pre = "grep -q ' %s ' /proc/self/mountinfo && touch %s; while [ ! -e %s ]; do sleep 0.1; done"
 pre_timeout = "2m"
+[spindown]
+enabled = true
 [[drive]]
 name = "C"
 uuid = %q
