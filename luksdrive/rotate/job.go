@@ -272,9 +272,10 @@ func (j *job) run(ctx context.Context, res *Result) error {
 			err = j.step("post-hook", perr)
 		}
 	}
-	if j.mounted || err != nil {
-		// Release even after a failed ensure: it may have unlocked
-		// without mounting.
+	if j.mounted {
+		// Not after a failed ensure: it already undid its own steps, and
+		// the mount point may be shared with another drive that is
+		// mounted there now.
 		rctx := context.WithoutCancel(ctx)
 		if rerr := j.o.ops.release(rctx, j.d, j.log); rerr != nil {
 			j.log.Error("could not unmount and lock the drive; do not unplug it", "err", rerr)

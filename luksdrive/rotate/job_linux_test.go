@@ -302,3 +302,25 @@ func TestJobHookTimeoutAndRebuild(t *testing.T) {
 		t.Errorf("copy ran despite the failed pre hook: %v", err)
 	}
 }
+
+// A drive that cannot be unlocked (here: not plugged in) fails the job
+// without a release: the mount point may belong to the other drive now.
+func TestJobEnsureFails(t *testing.T) {
+	e := newJobEnv(t)
+	e.plug("A")
+	res, err := e.run("B", nil)
+	var op *OpError
+	if !errors.As(err, &op) || op.Op != "ensure" || !strings.Contains(err.Error(), "not plugged in") {
+		t.Fatalf("run B = %v, want an ensure error", err)
+	}
+	if len(e.ops.events) != 0 {
+		t.Errorf("drive steps %v after a failed ensure, want none", e.ops.events)
+	}
+	if res.Record == nil || res.Record.OK || res.Record.Error == "" {
+		t.Errorf("record %+v, want a failed run with its error", res.Record)
+	}
+	h, _ := ReadHistory(HostHistoryPath(e.c))
+	if f := h.LastFailure(); f == nil || f.Drive != "B" {
+		t.Errorf("host history %+v, want B's failure recorded", h.Runs)
+	}
+}
