@@ -1,6 +1,7 @@
 package argon2
 
 import (
+	"math"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +14,10 @@ type arena struct {
 }
 
 func newArena(n int) (*arena, error) {
+	if n <= 0 || n > math.MaxInt/(blockLength*8) {
+		// 32-bit systems cannot address a 4 GiB cost.
+		return nil, unix.ENOMEM
+	}
 	size := n * blockLength * 8
 	raw, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
