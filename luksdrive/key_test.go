@@ -237,6 +237,34 @@ func TestUnlockExplicitSlot(t *testing.T) {
 	}
 }
 
+// TestKeyslotsTried counts the key derivations Unlock pays: the token and
+// priorities must lead it to the right slot without trying every one.
+func TestKeyslotsTried(t *testing.T) {
+	img := testImage(t, "luks2-4slots.img")
+	kf := testKeyFile(t)
+	for _, tc := range []struct {
+		name string
+		key  Key
+		want []int
+	}{
+		{"preferred slot 1 first", Key{Passphrase: []byte("slot1-pass"), Slot: AnySlot}, []int{1}},
+		{"then slot 0", Key{Passphrase: []byte("slot0-pass"), Slot: AnySlot}, []int{1, 0}},
+		{"key file: the token's slot 3 only", Key{File: kf, Slot: AnySlot}, []int{3}},
+		{"wrong passphrase: every usable slot once", Key{Passphrase: []byte("nope"), Slot: AnySlot}, []int{1, 0, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tried []int
+			_, err := Unlock(context.Background(), img, &UnlockOptions{Key: tc.key, Test: true, OnKeyslot: func(s int) { tried = append(tried, s) }})
+			if err != nil && !errors.Is(err, ErrWrongKey) {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, tried); diff != "" {
+				t.Errorf("keyslots tried (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestKeyfileToken(t *testing.T) {
 	got, err := ReadKeyfileTokens(testImage(t, "luks2-4slots.img"))
 	if err != nil {

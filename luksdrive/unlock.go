@@ -30,6 +30,9 @@ type UnlockOptions struct {
 	ReadOnly bool
 	// Logger receives one line per step; nil discards.
 	Logger *slog.Logger
+	// OnKeyslot, if set, is called before each keyslot's key derivation
+	// (the slow part, a second or more each), e.g. to show progress.
+	OnKeyslot func(slot int)
 }
 
 // Mapping is an open (or, in Test mode, verified) LUKS volume.
@@ -152,6 +155,9 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 			return nil, err
 		}
 		log.Debug("trying keyslot", "device", device, "slot", ks.id, "kdf", ks.kdf.typ)
+		if opts.OnKeyslot != nil {
+			opts.OnKeyslot(ks.id)
+		}
 		k, err := openKeyslot(ctx, hdrSrc, ks, pass, &ws)
 		if err == nil {
 			vk, slot = k, ks.id
