@@ -122,6 +122,8 @@ func (f *finder) lookup(sp Spec) ([]string, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, nil
+		case errors.Is(err, fs.ErrPermission):
+			return nil, fmt.Errorf("%w: %v", ErrPermission, err)
 		case err != nil:
 			return nil, err
 		case st.IsDir():

@@ -74,6 +74,8 @@ func Mount(ctx context.Context, device, target string, opts *MountOptions) error
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return opErr("mount", device, fmt.Errorf("%w: no such device", ErrNoDevice))
+		case errors.Is(err, os.ErrPermission):
+			return opErr("mount", device, fmt.Errorf("%w: reading the device needs root", ErrPermission))
 		case errors.Is(err, probe.ErrUnknown):
 			return opErr("mount", device, fmt.Errorf("%w: no filesystem found; format it or name the right partition", ErrNoFilesystem))
 		case err != nil:
