@@ -40,6 +40,7 @@ func TestMountCommandRefusals(t *testing.T) {
 		{"mount point missing", []string{f.img, filepath.Join(f.dir, "nope")}, exitMountPoint, "does not exist"},
 		{"mount point is a file", []string{f.img, f.key}, exitMountPoint, "not a directory"},
 		{"device missing", []string{filepath.Join(f.dir, "absent"), empty}, exitNoDevice, "device not found"},
+		{"fstype the kernel lacks", []string{"--fstype", "nosuchfs", f.img, empty}, exitUnsupported, "does not support filesystem type nosuchfs"},
 		{"no dir", []string{f.img}, exitUsage, "give DIR"},
 		{"bad mode", []string{"--mode", "999", f.img, empty}, exitUsage, "octal"},
 		{"bad owner", []string{"--owner", "root", f.img, empty}, exitUsage, "USER:GROUP"},

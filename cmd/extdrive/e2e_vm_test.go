@@ -200,6 +200,10 @@ func TestGuestE2EKeyStick(t *testing.T) {
 		t.Errorf("second unlock: exit %d\n%s", code, out)
 	}
 
+	if out, code = e2eRun(t, "extdrive", "mount", "--check", "--sync", "--noatime", target); code != 0 {
+		t.Errorf("mount --check on the unlocked drive: exit %d\n%s", code, out)
+	}
+
 	payload := []byte("backup of " + time.Now().String() + "\n")
 	if err := os.WriteFile(filepath.Join(target, "hello.txt"), payload, 0o644); err != nil {
 		t.Fatal(err)
@@ -322,6 +326,33 @@ func TestGuestE2EYank(t *testing.T) {
 	out, code = e2eRun(t, "extdrive", "status", "UUID="+e2eLUKSUUID)
 	if code != 0 || strings.TrimSpace(out) != "UUID="+e2eLUKSUUID+": absent" {
 		t.Errorf("status after lock: exit %d %q", code, out)
+	}
+}
+
+// TestGuestE2EAmbiguous: two sticks with the same label; naming them by
+// LABEL= must fail with exit 16 and list both, touching neither.
+func TestGuestE2EAmbiguous(t *testing.T) {
+	m := vmtest.Guest(t)
+	ctx := e2eCtx(t)
+	var devs []string
+	for i, uuid := range []string{"aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"} {
+		tmp := filepath.Join(t.TempDir(), "twin.img")
+		os.WriteFile(tmp, nil, 0o600)
+		os.Truncate(tmp, 8<<20)
+		e2eMust(t, "mkfs.ext4", "-q", "-F", "-U", uuid, "-L", "twin", tmp)
+		id := "twin" + string(rune('0'+i))
+		devs = append(devs, e2ePlug(t, ctx, m, id, e2eShare(t, m, tmp, id+".img")))
+	}
+	out, code := e2eRun(t, "extdrive", "mount", "--create", "LABEL=twin", "/srv/twin")
+	if code != exitAmbiguous || !strings.Contains(out, devs[0]) || !strings.Contains(out, devs[1]) {
+		t.Errorf("mount LABEL=twin with two such sticks: exit %d, want %d naming %v\n%s", code, exitAmbiguous, devs, out)
+	}
+	if mountinfoMentions(t, "/srv/twin") {
+		t.Error("the refused mount left something mounted")
+	}
+	out, code = e2eRun(t, "extdrive", "status", "UUID=aaaaaaaa-0000-4000-8000-000000000002")
+	if code != 0 || !strings.Contains(out, "present "+devs[1]) {
+		t.Errorf("status by UUID: exit %d\n%s", code, out)
 	}
 }
 
