@@ -1,9 +1,11 @@
 package treecopy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -383,5 +385,64 @@ func TestBadArguments(t *testing.T) {
 				t.Errorf("something was written: %v", ents)
 			}
 		})
+	}
+}
+
+// TestXattrChangeNotLinked: an xattr changed in the source without an
+// mtime change makes the next snapshot copy the file, not link the stale
+// inode (which would also rewrite the older snapshot's metadata).
+func TestXattrChangeNotLinked(t *testing.T) {
+	tmp := t.TempDir()
+	src, root := filepath.Join(tmp, "src"), filepath.Join(tmp, "root")
+	must(t, os.MkdirAll(src, 0o755))
+	must(t, os.Mkdir(root, 0o755))
+	f := filepath.Join(src, "f")
+	must(t, os.WriteFile(f, []byte("x"), 0o644))
+	res1, err := treecopy.Snapshot(context.Background(), src, root, at(0))
+	must(t, err)
+	must(t, unix.Lsetxattr(f, "user.tag", []byte("new"), 0))
+	res2, err := treecopy.Snapshot(context.Background(), src, root, at(1))
+	must(t, err)
+	if res2.Copied != 1 {
+		t.Errorf("copied %d, want 1", res2.Copied)
+	}
+	if diff := cmp.Diff(scanTree(t, src), scanTree(t, res2.Path)); diff != "" {
+		t.Errorf("second snapshot (-source +snapshot):\n%s", diff)
+	}
+	if _, err := unix.Lgetxattr(filepath.Join(res1.Path, "f"), "user.tag", make([]byte, 16)); err == nil {
+		t.Errorf("the first snapshot gained the new xattr")
+	}
+	res3, err := treecopy.Snapshot(context.Background(), src, root, at(2))
+	must(t, err)
+	if res3.Linked != 1 {
+		t.Errorf("third run: linked %d, want 1 (nothing changed since)", res3.Linked)
+	}
+}
+
+// TestXattrUnsupportedWarnsOnce copies onto ramfs, which keeps no user
+// xattrs: the copy completes and the run warns exactly once.
+func TestXattrUnsupportedWarnsOnce(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	must(t, os.Mkdir(dst, 0o755))
+	if err := unix.Mount("ramfs", dst, "ramfs", 0, ""); err != nil {
+		t.Skipf("cannot mount ramfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+	for i := range 5 {
+		p := filepath.Join(src, fmt.Sprintf("d%d/f", i))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte("x"), 0o644))
+		must(t, unix.Setxattr(p, "user.n", []byte("v"), 0))
+	}
+	var logs bytes.Buffer
+	res, err := treecopy.Mirror(context.Background(), src, dst, &treecopy.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	must(t, err)
+	if res.Files != 5 {
+		t.Errorf("Files = %d, want 5", res.Files)
+	}
+	if n := strings.Count(logs.String(), "extended attributes"); n != 1 {
+		t.Errorf("%d warnings about xattrs, want 1:\n%s", n, logs.String())
 	}
 }

@@ -41,11 +41,13 @@ type engine struct {
 	dstRoot          int // the directory being written (snapshot .inprogress dir or mirror DST)
 	fsync            bool
 	isRoot           bool
+	euid, egid       uint32
 
-	jobs    chan job
-	wg      sync.WaitGroup
-	bufPool sync.Pool
-	walkBuf []byte
+	jobs     chan job
+	rootDone chan struct{} // closed when the last entry is done
+	wg       sync.WaitGroup
+	bufPool  sync.Pool
+	walkBuf  []byte
 
 	errMu sync.Mutex
 	err   error
@@ -69,10 +71,18 @@ type engine struct {
 	start                           time.Time
 }
 
+// job is a batch of names from one directory: one channel operation per
+// entry costs as much as the two stats a no-change pass does per file.
 type job struct {
-	d    *dirNode
-	name string
+	d     *dirNode
+	names []string
 }
+
+const batchSize = 32
+
+// heavyBytes: after copying this much, a worker hands the rest of its
+// batch back to the queue so big files spread over the workers.
+const heavyBytes = 256 << 10
 
 type devIno struct{ dev, ino uint64 }
 
@@ -93,7 +103,16 @@ type dirNode struct {
 	src, dst, prev int
 	st             unix.Stat_t
 	pending        atomic.Int64
+	// fresh: this run created the destination directory, so nothing
+	// in it needs checking or deleting (a full copy skips a stat per file).
+	fresh bool
+	// sgid: the destination directory passes its group to new files,
+	// so their group must always be set explicitly.
+	sgid bool
 }
+
+// mayExist tells whether destination entries in d may predate this run.
+func (e *engine) mayExist(d *dirNode) bool { return e.mode == modeMirror && !d.fresh }
 
 func (d *dirNode) child(name string) string {
 	if d.rel == "" {
@@ -110,6 +129,8 @@ func (d *dirNode) release() {
 	d.e.finishDir(d)
 	if d.parent != nil {
 		d.parent.release()
+	} else {
+		close(d.e.rootDone)
 	}
 }
 
@@ -131,6 +152,8 @@ func newEngine(ctx context.Context, p engineParams, o Options, ex *Excludes) *en
 		dstRoot: p.dst,
 		fsync:   p.fsync,
 		isRoot:  os.Geteuid() == 0,
+		euid:    uint32(os.Geteuid()),
+		egid:    uint32(os.Getegid()),
 		links:   make(map[devIno]*hlink),
 		warned:  make(map[string]bool),
 		walkBuf: make([]byte, 32<<10),
@@ -145,7 +168,7 @@ func newEngine(ctx context.Context, p engineParams, o Options, ex *Excludes) *en
 // p stay owned by the caller.
 func (e *engine) run(p engineParams) error {
 	defer e.cancel()
-	root := &dirNode{e: e, src: -1, dst: -1, prev: -1}
+	root := &dirNode{e: e, src: -1, dst: -1, prev: -1, fresh: p.mode == modeSnapshot}
 	var err error
 	if root.src, err = reopen(p.src); err != nil {
 		return err
@@ -167,7 +190,7 @@ func (e *engine) run(p engineParams) error {
 	}
 	root.pending.Store(1)
 
-	e.jobs = make(chan job, e.opts.Workers*64)
+	e.jobs = make(chan job, e.opts.Workers*4)
 	for range e.opts.Workers {
 		e.wg.Add(1)
 		go e.worker()
@@ -182,7 +205,11 @@ func (e *engine) run(p engineParams) error {
 		go e.scan(p.src)
 	}
 
+	e.rootDone = make(chan struct{})
 	e.walk(root)
+	// Workers may requeue until the last entry is done, so the queue
+	// closes only then.
+	<-e.rootDone
 	close(e.jobs)
 	e.wg.Wait()
 	close(progDone)
@@ -193,7 +220,25 @@ func (e *engine) run(p engineParams) error {
 func (e *engine) worker() {
 	defer e.wg.Done()
 	for j := range e.jobs {
-		e.do(j)
+		for i, name := range j.names {
+			if e.do(j.d, name) && i+1 < len(j.names) && e.requeue(job{j.d, j.names[i+1:]}) {
+				break
+			}
+		}
+		j.d.release()
+	}
+}
+
+// requeue offers the rest of a batch to idle workers; it never blocks
+// (a worker blocked on a full queue could deadlock the pool).
+func (e *engine) requeue(j job) bool {
+	j.d.pending.Add(1)
+	select {
+	case e.jobs <- j:
+		return true
+	default:
+		j.d.pending.Add(-1)
+		return false
 	}
 }
 
@@ -255,7 +300,7 @@ func (e *engine) walk(d *dirNode) {
 	// once the source is listed (rsync --delete-during). Holding one
 	// directory's names costs less than a stat per destination entry.
 	var extra map[string]uint8
-	if e.mode == modeMirror {
+	if e.mayExist(d) {
 		extra = make(map[string]uint8)
 		if err := readDir(d.dst, e.walkBuf, func(name string, typ uint8) error {
 			extra[name] = typ
@@ -265,7 +310,21 @@ func (e *engine) walk(d *dirNode) {
 			return
 		}
 	}
-	var subdirs []string
+	var subdirs, batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		d.pending.Add(1)
+		select {
+		case e.jobs <- job{d, batch}:
+			batch = nil
+			return nil
+		case <-e.ctx.Done():
+			d.pending.Add(-1)
+			return e.ctx.Err()
+		}
+	}
 	err := readDir(d.src, e.walkBuf, func(name string, typ uint8) error {
 		if e.failed() {
 			return e.ctx.Err()
@@ -287,15 +346,15 @@ func (e *engine) walk(d *dirNode) {
 			subdirs = append(subdirs, name)
 			return nil
 		}
-		d.pending.Add(1)
-		select {
-		case e.jobs <- job{d, name}:
-			return nil
-		case <-e.ctx.Done():
-			d.pending.Add(-1)
-			return e.ctx.Err()
+		batch = append(batch, name)
+		if len(batch) >= batchSize {
+			return flush()
 		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		if !e.failed() {
 			e.fail(e.srcErr("read directory", d.rel, err))
@@ -337,8 +396,7 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 	if err != nil {
 		if err == unix.ENOENT || err == unix.ELOOP || err == unix.ENOTDIR {
 			// Vanished, or replaced by something else: treat it as a leaf.
-			d.pending.Add(1)
-			e.do(job{d, name})
+			e.do(d, name)
 			return nil, nil
 		}
 		return nil, e.srcErr("open", rel, err)
@@ -348,7 +406,7 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 		unix.Close(fd)
 		return nil, e.srcErr("stat", rel, err)
 	}
-	if c.dst, err = e.makeDir(d, name); err != nil {
+	if c.dst, c.fresh, c.sgid, err = e.makeDir(d, name); err != nil {
 		unix.Close(fd)
 		return nil, e.dstErr("mkdir", rel, err)
 	}
@@ -365,8 +423,8 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 
 // makeDir creates the destination directory (owner-only until finishDir
 // applies the source mode) and opens it without following symlinks.
-func (e *engine) makeDir(d *dirNode, name string) (int, error) {
-	if e.mode == modeMirror {
+func (e *engine) makeDir(d *dirNode, name string) (fd int, fresh, sgid bool, err error) {
+	if e.mayExist(d) {
 		var st unix.Stat_t
 		if err := fstatat(d.dst, name, &st); err == nil {
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -374,20 +432,21 @@ func (e *engine) makeDir(d *dirNode, name string) (int, error) {
 				if err == nil && !e.isRoot {
 					e.makeWritable(fd)
 				}
-				return fd, err
+				return fd, false, st.Mode&unix.S_ISGID != 0, err
 			}
 			// A file, or a symlink possibly planted to lead outside:
 			// replace it, never follow it.
 			if err := removeAllAt(d.dst, name); err != nil {
-				return -1, err
+				return -1, false, false, err
 			}
 			e.deleted.Add(1)
 		}
 	}
 	if err := retry(func() error { return unix.Mkdirat(d.dst, name, 0o700) }); err != nil {
-		return -1, err
+		return -1, false, false, err
 	}
-	return openat(d.dst, name, dirFlags, 0)
+	fd, err = openat(d.dst, name, dirFlags, 0)
+	return fd, true, false, err
 }
 
 func (e *engine) makeWritable(fd int) {
@@ -412,9 +471,17 @@ func (e *engine) finishDir(d *dirNode) {
 	if e.failed() {
 		return
 	}
-	if err := e.setMeta(d.dst, d.src, -1, "", &d.st, d.rel); err != nil {
-		e.fail(err)
-		return
+	var cur unix.Stat_t
+	// A directory already up to date (the common case of a no-change
+	// mirror) costs one fstat instead of four metadata calls. Its ctime
+	// postdates any xattr change in the source, as in fixFile.
+	upToDate := !d.fresh && unix.Fstat(d.dst, &cur) == nil && cur.Mode == d.st.Mode &&
+		cur.Uid == d.st.Uid && cur.Gid == d.st.Gid && cur.Mtim == d.st.Mtim && !tsAfter(d.st.Ctim, cur.Ctim)
+	if !upToDate {
+		if err := e.setMetaX(d.dst, d.src, -1, "", -1, "", &d.st, d.rel, !d.fresh, false); err != nil {
+			e.fail(err)
+			return
+		}
 	}
 	if e.fsync {
 		if err := retry(func() error { return unix.Fsync(d.dst) }); err != nil {
@@ -423,36 +490,38 @@ func (e *engine) finishDir(d *dirNode) {
 	}
 }
 
-// do handles one non-directory entry.
-func (e *engine) do(j job) {
-	defer j.d.release()
+// do handles one non-directory entry and reports whether it copied much data.
+func (e *engine) do(d *dirNode, name string) (heavy bool) {
 	if e.failed() {
-		return
+		return false
 	}
 	var st unix.Stat_t
-	if err := fstatat(j.d.src, j.name, &st); err != nil {
+	if err := fstatat(d.src, name, &st); err != nil {
 		if err == unix.ENOENT {
-			e.noteChanged(j.d.child(j.name), "vanished")
+			e.noteChanged(d.child(name), "vanished")
 			return
 		}
-		e.fail(e.srcErr("stat", j.d.child(j.name), err))
+		e.fail(e.srcErr("stat", d.child(name), err))
 		return
 	}
 	var err error
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		err = e.doFile(j.d, j.name, &st)
+		// Counted by size even when linked: handing off costs little.
+		heavy = st.Size >= heavyBytes
+		err = e.doFile(d, name, &st)
 	case unix.S_IFLNK:
-		err = e.doSymlink(j.d, j.name, &st)
+		err = e.doSymlink(d, name, &st)
 	case unix.S_IFDIR:
 		// Became a directory after it was listed; the next run takes it.
-		e.noteChanged(j.d.child(j.name), "replaced by a directory")
+		e.noteChanged(d.child(name), "replaced by a directory")
 	default:
-		err = e.doSpecial(j.d, j.name, &st)
+		err = e.doSpecial(d, name, &st)
 	}
 	if err != nil {
 		e.fail(err)
 	}
+	return heavy
 }
 
 // unchanged is the quick check of rsync and of hard-link snapshots: same
@@ -484,7 +553,10 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 	// Snapshot: link unchanged files from the previous snapshot.
 	if e.mode == modeSnapshot && d.prev >= 0 {
 		var pst unix.Stat_t
-		if fstatat(d.prev, name, &pst) == nil && pst.Mode&unix.S_IFMT == unix.S_IFREG && unchanged(st, &pst) {
+		// The previous copy's ctime is when a snapshot last linked it; a
+		// later source ctime means xattrs or ACLs may have changed under
+		// the same mtime, so copy rather than share a stale inode.
+		if fstatat(d.prev, name, &pst) == nil && pst.Mode&unix.S_IFMT == unix.S_IFREG && unchanged(st, &pst) && !tsAfter(st.Ctim, pst.Ctim) {
 			err := retry(func() error { return unix.Linkat(d.prev, name, d.dst, name, 0) })
 			switch err {
 			case nil:
@@ -504,7 +576,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 	}
 	// Mirror: leave up-to-date files alone, fix their metadata.
 	exists := false
-	if e.mode == modeMirror {
+	if e.mayExist(d) {
 		var dst unix.Stat_t
 		exists = fstatat(d.dst, name, &dst) != unix.ENOENT
 		if exists && dst.Mode&unix.S_IFMT == unix.S_IFREG && dst.Size == st.Size && dst.Mtim == st.Mtim {
@@ -519,7 +591,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 			return nil
 		}
 	}
-	ino, ok, err := e.copyFile(d, name, e.mode == modeMirror && !exists)
+	ino, ok, err := e.copyFile(d, name, !exists, hl != nil)
 	if err != nil {
 		return err
 	}
@@ -556,7 +628,7 @@ func (e *engine) linkTo(d *dirNode, name string, hl *hlink) error {
 		return e.dstErr("link", rel, err)
 	}
 	defer unix.Close(pfd)
-	if e.mode == modeMirror {
+	if e.mayExist(d) {
 		var st unix.Stat_t
 		if fstatat(d.dst, name, &st) == nil {
 			if st.Ino == hl.dstIno && st.Mode&unix.S_IFMT == unix.S_IFREG {
@@ -585,7 +657,7 @@ func (e *engine) linkTo(d *dirNode, name string, hl *hlink) error {
 // the new version, never half of one. A new file is written in place: if
 // the run dies, its mtime is not yet the source's and the next run copies
 // it again.
-func (e *engine) copyFile(d *dirNode, name string, direct bool) (uint64, bool, error) {
+func (e *engine) copyFile(d *dirNode, name string, direct, needIno bool) (uint64, bool, error) {
 	rel := d.child(name)
 	src, err := openSource(d.src, name, readFlags)
 	if err != nil {
@@ -632,7 +704,10 @@ func (e *engine) copyFile(d *dirNode, name string, direct bool) (uint64, bool, e
 	if err := unix.Fstat(src, &after); err == nil && (after.Size != st.Size || after.Mtim != st.Mtim) {
 		e.noteChanged(rel, "size or mtime changed during the copy")
 	}
-	if err := e.setMeta(dst, src, -1, "", &st, rel); err != nil {
+	// A new file is ours with our group unless its directory is
+	// set-group-ID; then the chown would change nothing.
+	owned := st.Uid == e.euid && st.Gid == e.egid && !d.sgid
+	if err := e.setMetaX(dst, src, -1, "", -1, "", &st, rel, false, owned); err != nil {
 		return 0, false, err
 	}
 	if e.fsync {
@@ -641,8 +716,10 @@ func (e *engine) copyFile(d *dirNode, name string, direct bool) (uint64, bool, e
 		}
 	}
 	var wst unix.Stat_t
-	if err := unix.Fstat(dst, &wst); err != nil {
-		return 0, false, e.dstErr("stat", rel, err)
+	if needIno {
+		if err := unix.Fstat(dst, &wst); err != nil {
+			return 0, false, e.dstErr("stat", rel, err)
+		}
 	}
 	if err := unix.Close(dst); err != nil {
 		return 0, false, e.dstErr("close", rel, err)
@@ -684,7 +761,7 @@ func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string) error {
 	// Only files with fewer blocks than their size can have holes; for the
 	// rest two lseek calls per file would be wasted.
 	sparse := st.Blocks*512 < size
-	var off int64
+	var off, written int64
 	for off < size {
 		if e.failed() {
 			return e.ctx.Err()
@@ -714,6 +791,7 @@ func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string) error {
 			}
 			return e.dstErr("write", rel, err)
 		}
+		written = start + n
 		if n < end-start {
 			// The file shrank while we read it; noted by the caller's
 			// before/after stat. Keep what we have.
@@ -721,8 +799,12 @@ func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string) error {
 		}
 		off = end
 	}
-	if err := retry(func() error { return unix.Ftruncate(dst, size) }); err != nil {
-		return e.dstErr("truncate", rel, err)
+	// The destination is always a new, empty file: only a trailing hole
+	// needs the size set.
+	if written < size {
+		if err := retry(func() error { return unix.Ftruncate(dst, size) }); err != nil {
+			return e.dstErr("truncate", rel, err)
+		}
 	}
 	return nil
 }
@@ -810,7 +892,7 @@ func (e *engine) fixFile(d *dirNode, name string, st, dst *unix.Stat_t) error {
 		return e.dstErr("open", rel, err)
 	}
 	defer unix.Close(fd)
-	return e.setMetaX(fd, -1, d.src, name, -1, "", st, rel, true)
+	return e.setMetaX(fd, -1, d.src, name, -1, "", st, rel, true, false)
 }
 
 func tsAfter(a, b unix.Timespec) bool {
@@ -833,13 +915,13 @@ func (e *engine) doSymlink(d *dirNode, name string, st *unix.Stat_t) error {
 		}
 		return e.srcErr("readlink", rel, err)
 	}
-	if e.mode == modeMirror {
+	if e.mayExist(d) {
 		var dst unix.Stat_t
 		if fstatat(d.dst, name, &dst) == nil {
 			if dst.Mode&unix.S_IFMT == unix.S_IFLNK {
 				if cur, err := readlinkat(d.dst, name, dst.Size); err == nil && cur == target {
 					e.symlinks.Add(1)
-					return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, true)
+					return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, true, false)
 				}
 			}
 			if err := removeAllAt(d.dst, name); err != nil {
@@ -851,7 +933,7 @@ func (e *engine) doSymlink(d *dirNode, name string, st *unix.Stat_t) error {
 		return e.dstErr("symlink", rel, err)
 	}
 	e.symlinks.Add(1)
-	return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, false)
+	return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, false, false)
 }
 
 func readlinkat(dir int, name string, size int64) (string, error) {
@@ -872,12 +954,12 @@ func readlinkat(dir int, name string, size int64) (string, error) {
 
 func (e *engine) doSpecial(d *dirNode, name string, st *unix.Stat_t) error {
 	rel := d.child(name)
-	if e.mode == modeMirror {
+	if e.mayExist(d) {
 		var dst unix.Stat_t
 		if fstatat(d.dst, name, &dst) == nil {
 			if dst.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT && dst.Rdev == st.Rdev {
 				e.specials.Add(1)
-				return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, true)
+				return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, true, false)
 			}
 			if err := removeAllAt(d.dst, name); err != nil {
 				return e.dstErr("remove", rel, err)
@@ -893,7 +975,7 @@ func (e *engine) doSpecial(d *dirNode, name string, st *unix.Stat_t) error {
 		return e.dstErr("mknod", rel, err)
 	}
 	e.specials.Add(1)
-	return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, false)
+	return e.setMetaX(-1, -1, d.src, name, d.dst, name, st, rel, false, false)
 }
 
 // setMeta applies st's owner, xattrs, mode and times. The target is the
@@ -901,16 +983,19 @@ func (e *engine) doSpecial(d *dirNode, name string, st *unix.Stat_t) error {
 // safely) the entry dname of directory ddir. Xattrs come from the open fd
 // src.
 func (e *engine) setMeta(dst, src, ddir int, dname string, st *unix.Stat_t, rel string) error {
-	return e.setMetaX(dst, src, -1, "", ddir, dname, st, rel, false)
+	return e.setMetaX(dst, src, -1, "", ddir, dname, st, rel, false, false)
 }
 
 // setMetaX is setMeta with the xattr source given either as an fd (xsrc)
 // or as an entry (sdir, sname), and with prune set when the destination
-// may carry stale xattrs of its own (an existing mirror entry).
-func (e *engine) setMetaX(dst, xsrc, sdir int, sname string, ddir int, dname string, st *unix.Stat_t, rel string, prune bool) error {
+// may carry stale xattrs of its own (an existing mirror entry), and owned
+// set when the destination already has st's owner and group.
+func (e *engine) setMetaX(dst, xsrc, sdir int, sname string, ddir int, dname string, st *unix.Stat_t, rel string, prune, owned bool) error {
 	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
 	// Owner first: chown clears set-uid bits, and ACLs refer to the owner.
-	if e.isRoot {
+	if owned {
+		// nothing to change
+	} else if e.isRoot {
 		var err error
 		if dst >= 0 {
 			err = retry(func() error { return unix.Fchown(dst, int(st.Uid), int(st.Gid)) })
