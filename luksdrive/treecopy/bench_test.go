@@ -118,7 +118,9 @@ func benchTree(b *testing.B, src string, rounds int) {
 		now += 86400
 		measure(b, eng("snapshot", root, "TREECOPY_NOW="+strconv.FormatInt(now, 10)))
 		now += 86400
-		snap := func() { note("engine.snap", measure(b, eng("snapshot", root, "TREECOPY_NOW="+strconv.FormatInt(now, 10)))) }
+		snap := func() {
+			note("engine.snap", measure(b, eng("snapshot", root, "TREECOPY_NOW="+strconv.FormatInt(now, 10))))
+		}
 		link := func() {
 			note("rsync.linkdest", measure(b, exec.Command("rsync", "-a", "--link-dest="+rs, src+"/", filepath.Join(dir, "linked")+"/")))
 		}
