@@ -18,9 +18,18 @@ func mountStatus(d *Drive, s *Status) error {
 			s.LUKSUUID = r.UUID
 		}
 	}
+	// src is the block device whose filesystem is reported: the open
+	// mapping, or the device itself for a drive that is not LUKS.
+	src := ""
+	switch {
+	case s.Mapping != "":
+		src = "/dev/mapper/" + s.Mapping
+	case s.Present && s.LUKSUUID == "":
+		src = s.Device
+	}
 	target := d.MountPoint
-	if target == "" && s.Mapping != "" {
-		target = firstMountOf("/dev/mapper/" + s.Mapping)
+	if target == "" && src != "" {
+		target = firstMountOf(src)
 	}
 	if target == "" {
 		return nil
@@ -32,11 +41,11 @@ func mountStatus(d *Drive, s *Status) error {
 	if err != nil {
 		return err
 	}
-	if s.Mapping != "" && !sameMount("/dev/mapper/"+s.Mapping, target) {
+	if src != "" && !sameMount(src, target) {
 		// Something else is mounted where the drive should be.
 		return nil
 	}
-	if s.Mapping == "" {
+	if src == "" {
 		// The drive was pulled but its filesystem is still mounted (the
 		// kernel keeps a dead mapping until it is unmounted).
 		name, _ := mountedMapping(target)

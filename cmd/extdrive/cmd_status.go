@@ -86,11 +86,15 @@ func statusLine(s *luksdrive.Status) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "present %s", s.Device)
-	if !s.Unlocked {
+	switch {
+	case s.LUKSUUID == "" && !s.Unlocked:
+		b.WriteString(", not LUKS")
+	case !s.Unlocked:
 		b.WriteString(", locked")
 		return b.String()
+	default:
+		fmt.Fprintf(&b, ", unlocked as %s", s.Mapping)
 	}
-	fmt.Fprintf(&b, ", unlocked as %s", s.Mapping)
 	if !s.Mounted {
 		b.WriteString(", not mounted")
 		return b.String()

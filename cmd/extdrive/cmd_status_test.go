@@ -39,6 +39,15 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("status IMAGE: exit %d, stdout %q (stderr %s), want %q", code, out, errOut, want)
 	}
 
+	plain := filepath.Join(f.dir, "plain.img")
+	devFile(t, plain, nil, 0o600)
+	os.Truncate(plain, 1<<20)
+	devSh(t, "mkfs.vfat", plain)
+	code, out, _ = runCLI(t, "", "status", plain)
+	if want := plain + ": present " + plain + ", not LUKS, not mounted\n"; code != exitOK || out != want {
+		t.Errorf("status of a plain FAT image: exit %d, %q, want %q", code, out, want)
+	}
+
 	code, out, _ = runCLI(t, "", "status", "--json", f.img, "UUID="+fixtureUUID)
 	var got []luksdrive.Status
 	if err := json.Unmarshal([]byte(out), &got); code != exitOK || err != nil {
