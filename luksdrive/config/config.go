@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,6 +201,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, Errors{{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}}
+		}
+		// Type mismatches come back as plain errors with the position in
+		// the text; lift it out so they read like every other problem.
+		if m := typeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, Errors{{File: name, Line: line, Key: m[2], Msg: m[3]}}
 		}
 		return nil, Errors{{File: name, Msg: err.Error()}}
 	}
@@ -479,6 +486,7 @@ type locator struct {
 var (
 	arrayHdrRE = regexp.MustCompile(`^\s*\[\[\s*([^\]]+?)\s*\]\]`)
 	tableHdrRE = regexp.MustCompile(`^\s*\[\s*([^\]]+?)\s*\]`)
+	typeErrRE  = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 	keyRE      = regexp.MustCompile(`^\s*([A-Za-z0-9_"'. -]+?)\s*=`)
 )
 

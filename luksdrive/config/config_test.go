@@ -61,6 +61,7 @@ func TestLoadErrors(t *testing.T) {
 		{"typo.toml", []string{"7:notify.on_failur"}},
 		{"values.toml", []string{"1:state_dir", "7:schedule.order", "10:copy.mode", "18:drive[1].name", "19:drive[1].uuid", "20:drive[1].key"}},
 		{"period.toml", []string{"5:schedule.period"}},
+		{"type.toml", []string{"5:copy.keep"}},
 		{"syntax.toml", []string{"4:source.exclude"}},
 		{"empty.toml", []string{"0:source", "0:drive"}},
 	} {
