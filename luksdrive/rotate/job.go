@@ -554,12 +554,16 @@ func dirEmpty(dir string) (bool, error) {
 }
 
 // lineLogger turns a command's output into one log record per line.
+// The wrapper's stdout and stderr arrive from two goroutines.
 type lineLogger struct {
 	log *slog.Logger
+	mu  sync.Mutex
 	buf []byte
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
 	for {
 		i := strings.IndexByte(string(l.buf), '\n')
