@@ -71,6 +71,7 @@ func TestRotateCommandRefusals(t *testing.T) {
 		{"not due by UUID", []string{"rotate", "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9"}, exitNotDue, "", "it is B's turn"},
 		{"already running", []string{"rotate", "B"}, exitOK, "B: already running", ""},
 		{"unknown drive", []string{"rotate", "C"}, exitUnknownDrive, "", `drive "C": drive not in the configuration`},
+		{"none plugged in", []string{"rotate"}, exitNoDrive, "", "no configured drive present: plug one in or name it"},
 		{"two drives", []string{"rotate", "A", "B"}, exitUsage, "", "accepts at most 1 arg"},
 		{"bad config", []string{"--config", "../../testdata/config/broken/typo.toml", "rotate"}, exitConfig, "", "unknown key"},
 	}
