@@ -122,8 +122,12 @@ const (
 // Copy selects how sources land on the drive.
 type Copy struct {
 	Mode CopyMode `toml:"mode"`
-	// Keep is how many snapshots to retain (snapshot mode only).
+	// Keep is how many of the newest snapshots to retain (snapshot mode).
 	Keep int `toml:"keep"`
+	// KeepMonthly and KeepYearly also keep the newest snapshot of each of
+	// that many recent months and years (0: none beyond Keep).
+	KeepMonthly int `toml:"keep_monthly"`
+	KeepYearly  int `toml:"keep_yearly"`
 	// Dir is the directory inside the drive's filesystem holding the copies.
 	Dir string `toml:"dir"`
 }
@@ -406,6 +410,12 @@ func (c *Config) validate() []problem {
 	}
 	if c.Copy.Keep < 1 || c.Copy.Keep > 10000 {
 		bad("copy.keep", -1, "%d out of range 1-10000", c.Copy.Keep)
+	}
+	if c.Copy.KeepMonthly < 0 || c.Copy.KeepMonthly > 10000 {
+		bad("copy.keep_monthly", -1, "%d out of range 0-10000", c.Copy.KeepMonthly)
+	}
+	if c.Copy.KeepYearly < 0 || c.Copy.KeepYearly > 1000 {
+		bad("copy.keep_yearly", -1, "%d out of range 0-1000", c.Copy.KeepYearly)
 	}
 	if cl := filepath.Clean(c.Copy.Dir); filepath.IsAbs(c.Copy.Dir) || cl == "." || strings.HasPrefix(cl, "..") {
 		bad("copy.dir", -1, "%q must be a relative directory inside the drive", c.Copy.Dir)

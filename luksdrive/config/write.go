@@ -129,7 +129,7 @@ func Encode(w io.Writer, c *Config) error {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "[schedule]\n# monthly, weekly, daily, quarterly, P2M, 14d, 720h ...\nperiod = %s\n# alternate: the drive with the oldest copy goes next; round-robin: file order.\norder = %s\n\n", q(c.Schedule.Period.String()), q(string(c.Schedule.Order)))
-	fmt.Fprintf(&b, "[copy]\n# snapshot (dated, hard-linked) or mirror (one tree kept identical).\nmode = %s\n# Snapshots kept on each drive.\nkeep = %d\n# Directory inside the drive's filesystem.\ndir = %s\n\n", q(string(c.Copy.Mode)), c.Copy.Keep, q(c.Copy.Dir))
+	fmt.Fprintf(&b, "[copy]\n# snapshot (dated, hard-linked) or mirror (one tree kept identical).\nmode = %s\n# Snapshots kept on each drive: the newest keep, plus the newest of each\n# of the last keep_monthly months and keep_yearly years.\nkeep = %d\nkeep_monthly = %d\nkeep_yearly = %d\n# Directory inside the drive's filesystem.\ndir = %s\n\n", q(string(c.Copy.Mode)), c.Copy.Keep, c.Copy.KeepMonthly, c.Copy.KeepYearly, q(c.Copy.Dir))
 	b.WriteString("[hooks]\n")
 	if c.Hooks.Pre != nil {
 		fmt.Fprintf(&b, "pre = %s\n", c.Hooks.Pre)

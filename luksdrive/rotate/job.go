@@ -465,7 +465,7 @@ func (j *job) copyAll(ctx context.Context, dest string) error {
 				r, err = treecopy.Mirror(ctx, s.Path, dst, opts)
 			}
 		} else {
-			opts.Retention = &treecopy.Retention{Last: j.c.Copy.Keep}
+			opts.Retention = &treecopy.Retention{Last: j.c.Copy.Keep, Monthly: j.c.Copy.KeepMonthly, Yearly: j.c.Copy.KeepYearly}
 			if err = os.MkdirAll(dst, 0o700); err == nil {
 				r, err = treecopy.Snapshot(ctx, s.Path, dst, opts)
 			}
