@@ -160,7 +160,7 @@ func (m *Machine) Unplug(ctx context.Context, id string) error {
 	if p.bus == IDE {
 		// The slot disk stays; only its backing file went back to the
 		// placeholder.
-		exec.CommandContext(ctx, "blockdev", "--flushbufs", p.node).Run()
+		exec.CommandContext(ctx, "blockdev", "--flushbufs", "--rereadpt", p.node).Run()
 		exec.CommandContext(ctx, "udevadm", "trigger", "--action=change", "--settle", p.node).Run()
 		return settle(ctx)
 	}

@@ -150,8 +150,10 @@ func (r *runner) run() error {
 	if b, err := os.ReadFile(filepath.Join(share, exitCodeFile)); err == nil {
 		code = strings.TrimSpace(string(b))
 	}
-	for _, l := range d.packageOutput() {
-		t.Log(l)
+	if out := d.packageOutput(); len(out) > 0 {
+		// A test that panics is reported FAIL before the panic is printed,
+		// so the trace lands here rather than in its subtest.
+		t.Log("vmtest: guest output outside any test:\n\t" + strings.Join(out, "\n\t"))
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -90,7 +90,20 @@ func liveTicketsBefore(qdir, ticket string) int {
 	n := 0
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || name >= ticket {
+		if strings.HasPrefix(name, ".new-") {
+			// A ticket being created is locked; an unlocked one was left
+			// by a process that died in between.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				if f, err := os.Open(filepath.Join(qdir, name)); err == nil {
+					if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+						os.Remove(filepath.Join(qdir, name))
+					}
+					f.Close()
+				}
+			}
+			continue
+		}
+		if name >= ticket {
 			continue
 		}
 		f, err := os.Open(filepath.Join(qdir, name))
