@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -265,7 +266,27 @@ func createMapping(ctx context.Context, f *os.File, device, name string, h *head
 	if readOnly {
 		dmFlags |= unix.DM_READONLY_FLAG
 	}
-	create := func() error { return devmapper.CreateAndLoad(name, cryptUUID(h.version, h.uuid, name), dmFlags, table) }
+	create := func() error {
+		// Like cryptsetup, hand the key to dm-crypt through the kernel
+		// keyring where there is one: the table then names the key
+		// instead of spelling it in hex (a Go string no one can wipe,
+		// and what `dmsetup table --showkeys` would print).
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		desc := "extdrive:" + h.uuid + "-" + name
+		if id, err := unix.AddKey("logon", desc, vk, unix.KEY_SPEC_THREAD_KEYRING); err == nil {
+			defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_THREAD_KEYRING, 0, 0)
+			t := table
+			t.Key, t.KeyID = nil, fmt.Sprintf(":%d:logon:%s", len(vk), desc)
+			err := devmapper.CreateAndLoad(name, cryptUUID(h.version, h.uuid, name), dmFlags, t)
+			if err == nil || !errors.Is(err, unix.EINVAL) {
+				return err
+			}
+			// EINVAL: a kernel whose dm-crypt takes no keyring keys.
+			log.Debug("dm-crypt refused a keyring key; passing it in the table", "err", err)
+		}
+		return devmapper.CreateAndLoad(name, cryptUUID(h.version, h.uuid, name), dmFlags, table)
+	}
 	if lv != nil {
 		create = func() error { return lv.setupMapper(backing, name) }
 	}
@@ -368,6 +389,12 @@ func Lock(ctx context.Context, name string) error {
 		err := devmapper.Remove(name)
 		switch {
 		case err == nil:
+			// udev removes its symlink; a device node is one waitNode
+			// made where no udev runs, and it would go stale.
+			p := "/dev/mapper/" + name
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeDevice != 0 {
+				os.Remove(p)
+			}
 			return nil
 		case errors.Is(err, unix.ENXIO):
 			return opErr("lock", name, fmt.Errorf("%w: no mapping named %q is open", ErrNoDevice, name))
