@@ -139,6 +139,7 @@ func Run(ctx context.Context, c *config.Config, opts *Options) (*Result, error) 
 		log = slog.New(teeHandler{log.Handler(), slog.NewTextHandler(rl, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	}
 	j.log = log.With("drive", d.Name)
+	j.opsLog = log // luksdrive names the drive in its own records
 	j.ping = &Pinger{URL: c.Notify.PingURL, Timeout: time.Duration(c.Notify.Timeout), Retries: c.Notify.Retries, Logger: j.log}
 
 	err = j.run(ctx, res)
@@ -201,6 +202,7 @@ type job struct {
 	d      *config.Drive
 	led    *blinkstick.Status
 	log    *slog.Logger
+	opsLog *slog.Logger
 	ping   *Pinger
 	runlog *RunLog
 	host   *History
@@ -238,7 +240,7 @@ func (j *job) run(ctx context.Context, res *Result) error {
 	if errors.Is(err, ErrNotDue) {
 		// Only the drive's history showed it is not due: not a failure.
 		// Lock it again, keep what was learnt, record no run.
-		if rerr := j.o.ops.release(context.WithoutCancel(ctx), j.d, j.log); rerr != nil {
+		if rerr := j.o.ops.release(context.WithoutCancel(ctx), j.d, j.opsLog); rerr != nil {
 			j.log.Error("could not unmount and lock the drive; do not unplug it", "err", rerr)
 			j.led.Set(ctx, blinkstick.Failed)
 			return j.step("release", rerr)
@@ -277,7 +279,7 @@ func (j *job) run(ctx context.Context, res *Result) error {
 		// the mount point may be shared with another drive that is
 		// mounted there now.
 		rctx := context.WithoutCancel(ctx)
-		if rerr := j.o.ops.release(rctx, j.d, j.log); rerr != nil {
+		if rerr := j.o.ops.release(rctx, j.d, j.opsLog); rerr != nil {
 			j.log.Error("could not unmount and lock the drive; do not unplug it", "err", rerr)
 			if err == nil {
 				err = j.step("release", rerr)
@@ -288,7 +290,7 @@ func (j *job) run(ctx context.Context, res *Result) error {
 		}
 	}
 	if err == nil && j.c.Spindown.Enabled {
-		if serr := j.o.ops.spindown(ctx, j.d, j.log); serr != nil {
+		if serr := j.o.ops.spindown(ctx, j.d, j.opsLog); serr != nil {
 			// The data is safe and the mapping closed: a drive that
 			// will not sleep is worth a warning, not a red LED.
 			j.log.Warn("spindown failed", "err", serr)
@@ -364,7 +366,7 @@ func (j *job) copyPhase(ctx context.Context, res *Result) error {
 		pass = p
 		defer clear(pass)
 	}
-	mp, err := j.o.ops.ensure(ctx, j.d, pass, j.log)
+	mp, err := j.o.ops.ensure(ctx, j.d, pass, j.opsLog)
 	clear(pass)
 	if err != nil {
 		return j.step("ensure", err)
@@ -442,7 +444,7 @@ func (j *job) copyAll(ctx context.Context, dest string) error {
 			Exclude: s.Exclude,
 			Scan:    true,
 			Now:     j.o.Now,
-			Logger:  j.log.With("source", s.Name),
+			Logger:  j.log.With("set", s.Name),
 			Progress: func(p treecopy.Progress) {
 				f := 0.0
 				if p.TotalBytes > 0 {

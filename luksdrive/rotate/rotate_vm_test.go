@@ -388,6 +388,11 @@ name = "C"
 uuid = %q
 key = %q
 mount_point = %q
+# The other drive of the pair, off-site during this test.
+[[drive]]
+name = "D"
+uuid = "dddddddd-1c4d-4e6f-9a0b-7c2d1e3f4a5b"
+key = %[8]q
 `, filepath.Join(work, "state"), filepath.Join(work, "log"), src, mnt, ready, goOn, uuidC, keyFile, mnt)), 0o600)
 
 	if _, err := m.PlugUSB(ctx, "C", img); err != nil {
