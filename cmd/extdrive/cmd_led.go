@@ -152,8 +152,23 @@ func runLED(ctx context.Context, a *app, o *ledOptions, ledChosen bool) error {
 			return err
 		}
 	}
+	// Open every target before lighting any, for the same reason: a stick
+	// this user may not open fails the command with the others untouched.
+	sticks := make([]*blinkstick.Stick, 0, len(targets))
+	defer func() {
+		for _, s := range sticks {
+			s.Close()
+		}
+	}()
 	for _, in := range targets {
-		if err := driveStick(ctx, a, o, in, c, ledChosen); err != nil {
+		s, err := blinkstick.Open(ctx, &blinkstick.OpenOptions{Path: in.Path, Backend: o.backend, Logger: a.log})
+		if err != nil {
+			return err
+		}
+		sticks = append(sticks, s)
+	}
+	for _, s := range sticks {
+		if err := driveStick(ctx, a, o, s, c, ledChosen); err != nil {
 			return err
 		}
 	}
@@ -170,12 +185,8 @@ func checkLEDTarget(in blinkstick.Info, o *ledOptions) error {
 	return nil
 }
 
-func driveStick(ctx context.Context, a *app, o *ledOptions, in blinkstick.Info, c blinkstick.Color, ledChosen bool) error {
-	s, err := blinkstick.Open(ctx, &blinkstick.OpenOptions{Path: in.Path, Backend: o.backend, Logger: a.log})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+func driveStick(ctx context.Context, a *app, o *ledOptions, s *blinkstick.Stick, c blinkstick.Color, ledChosen bool) error {
+	in := s.Info()
 	if err := s.SetLimit(o.limit); err != nil {
 		return err
 	}
@@ -189,7 +200,7 @@ func driveStick(ctx context.Context, a *app, o *ledOptions, in blinkstick.Info, 
 		p.Kind, p.Period = blinkstick.Pulse, time.Duration(o.duration)*time.Millisecond
 	}
 	a.log.Debug("led", "serial", in.Serial, "pattern", p.Kind.String(), "color", c.String(), "limit", o.limit, "backend", s.Backend())
-	err = s.Play(ctx, p)
+	err := s.Play(ctx, p)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // interrupted by the user: the last colour stays, as asked
 	}
