@@ -453,3 +453,24 @@ func TestGuestWedgedStick(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestGuestAllOrNothing(t *testing.T) {
+	vmtest.Guest(t)
+	ctx := guestCtx(t)
+	open, openNode := emulate(t, ctx, &blinksticktest.Options{Serial: "BS000040-3.1"})
+	closed, closedNode := emulate(t, ctx, &blinksticktest.Options{Serial: "BS000041-3.1"})
+	if err := os.Chmod(openNode, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	// Every stick is set when no --serial is given; one this user cannot
+	// open fails the command before any stick changes.
+	code, _, errs := extdrive(t, ctx, &syscall.Credential{Uid: 65534, Gid: 65534}, "led", "red")
+	if code != 51 || !strings.Contains(errs, closedNode) {
+		t.Errorf("exit %d, stderr %q; want 51 naming %s", code, errs, closedNode)
+	}
+	for _, e := range []*blinksticktest.Emulator{open, closed} {
+		if got := e.Reports(); len(got) != 0 {
+			t.Errorf("a stick changed although the command failed: %v", got)
+		}
+	}
+}
