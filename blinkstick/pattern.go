@@ -22,7 +22,8 @@ const (
 	// Progress pulses the colour on the first LED, faster as the job
 	// nears its end, and on sticks with a second LED shows the fraction
 	// done there as a blend from the colour towards DoneColor. It runs
-	// until the context ends.
+	// until the context ends, and always uses LEDs 0 and 1 of channel 0,
+	// whatever Channel, Index and All say.
 	Progress
 )
 
