@@ -446,3 +446,23 @@ func TestXattrUnsupportedWarnsOnce(t *testing.T) {
 		t.Errorf("%d warnings about xattrs, want 1:\n%s", n, logs.String())
 	}
 }
+
+// TestDestinationInsideSource: a snapshot root or mirror inside the
+// source is not copied into itself.
+func TestDestinationInsideSource(t *testing.T) {
+	src := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644))
+	root := filepath.Join(src, "backups")
+	must(t, os.Mkdir(root, 0o755))
+	res, err := treecopy.Snapshot(context.Background(), src, root, at(0))
+	must(t, err)
+	if res.Files != 1 || res.Dirs != 1 {
+		t.Errorf("snapshot: %d files %d dirs, want 1 and 1 (ROOT skipped)", res.Files, res.Dirs)
+	}
+	mir := filepath.Join(src, "mirror")
+	res, err = treecopy.Mirror(context.Background(), src, mir, nil)
+	must(t, err)
+	if _, err := os.Stat(filepath.Join(mir, "mirror")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mirror copied itself: %v", err)
+	}
+}

@@ -54,6 +54,7 @@ type engine struct {
 
 	hlMu  sync.Mutex
 	links map[devIno]*hlink
+	avoid map[devIno]bool
 
 	warnMu sync.Mutex
 	warned map[string]bool
@@ -137,8 +138,12 @@ func (d *dirNode) release() {
 type engineParams struct {
 	mode             mode
 	srcPath, dstPath string
-	src, dst, prev   int // borrowed; the engine dups them
+	src, dst, prev   int // borrowed; the engine reopens them
 	fsync            bool
+	// avoid lists directories never to descend into: the destination
+	// (and snapshot root) when they lie inside the source, which would
+	// otherwise copy the copy into itself.
+	avoid []int
 }
 
 func newEngine(ctx context.Context, p engineParams, o Options, ex *Excludes) *engine {
@@ -155,11 +160,18 @@ func newEngine(ctx context.Context, p engineParams, o Options, ex *Excludes) *en
 		euid:    uint32(os.Geteuid()),
 		egid:    uint32(os.Getegid()),
 		links:   make(map[devIno]*hlink),
+		avoid:   make(map[devIno]bool),
 		warned:  make(map[string]bool),
 		walkBuf: make([]byte, 32<<10),
 		start:   time.Now(),
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
+	for _, fd := range append(p.avoid, p.dst) {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			e.avoid[devIno{uint64(st.Dev), st.Ino}] = true
+		}
+	}
 	e.bufPool.New = func() any { b := make([]byte, 256<<10); return &b }
 	return e
 }
@@ -405,6 +417,11 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 	if err := unix.Fstat(fd, &c.st); err != nil {
 		unix.Close(fd)
 		return nil, e.srcErr("stat", rel, err)
+	}
+	if e.avoid[devIno{uint64(c.st.Dev), c.st.Ino}] {
+		unix.Close(fd)
+		e.warnOnce("self", "the destination lies inside the source; not copying it into itself", "path", path.Join(e.srcPath, rel))
+		return nil, nil
 	}
 	if c.dst, c.fresh, c.sgid, err = e.makeDir(d, name); err != nil {
 		unix.Close(fd)

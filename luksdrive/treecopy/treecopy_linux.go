@@ -102,7 +102,7 @@ func Snapshot(ctx context.Context, src, root string, opts *Options) (*Result, er
 	defer unix.Close(dstFd)
 	o.Logger.Info("snapshot started", "source", src, "snapshot", filepath.Join(root, name), "previous", prevName)
 
-	p := engineParams{mode: modeSnapshot, srcPath: src, dstPath: filepath.Join(root, tmp), src: srcFd, dst: dstFd, prev: prevFd, fsync: !syncfsReportsErrors()}
+	p := engineParams{mode: modeSnapshot, srcPath: src, dstPath: filepath.Join(root, tmp), src: srcFd, dst: dstFd, prev: prevFd, fsync: !syncfsReportsErrors(), avoid: []int{rootFd}}
 	e := newEngine(ctx, p, o, ex)
 	err = e.run(p)
 	res := &Result{Path: filepath.Join(root, name)}
