@@ -261,13 +261,13 @@ func (j *job) run(ctx context.Context, res *Result) error {
 			}
 		}
 	}
-	// The post hook runs on failure too: it typically restarts what the
-	// pre hook stopped.
+	// The post hook runs on failure and cancellation too (bounded by its
+	// timeout): it typically restarts what the pre hook stopped.
 	result := "ok"
 	if err != nil {
 		result = "failed"
 	}
-	if perr := runCommand(ctx, "post hook", j.c.Hooks.Post, time.Duration(j.c.Hooks.PostTimeout),
+	if perr := runCommand(context.WithoutCancel(ctx), "post hook", j.c.Hooks.Post, time.Duration(j.c.Hooks.PostTimeout),
 		j.env("EXTDRIVE_RESULT="+result), nil, j.hookOut()); perr != nil {
 		j.log.Error("post hook failed", "err", perr)
 		if err == nil {
