@@ -324,3 +324,38 @@ func TestJobEnsureFails(t *testing.T) {
 		t.Errorf("host history %+v, want B's failure recorded", h.Runs)
 	}
 }
+
+// SIGTERM (systemd stopping the job because the drive was pulled) cancels
+// the context mid-job: the drive is still released, the post hook still
+// runs, the failure is reported.
+func TestJobCancelled(t *testing.T) {
+	e := newJobEnv(t)
+	e.plug("A")
+	started := filepath.Join(e.dir, "pre-started")
+	e.c.Hooks.Pre = config.Command{"/bin/sh", "-c", "touch " + started + "; sleep 600"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for {
+			if _, err := os.Stat(started); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err := Run(ctx, e.c, &Options{Drive: "A", Now: func() time.Time { return e.now }, ops: e.ops})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run = %v, want context.Canceled", err)
+	}
+	if e.mounted() || !cmp.Equal([]string{"ensure A", "release A"}, e.ops.events) {
+		t.Errorf("after cancel: mounted %v, steps %v; want released", e.mounted(), e.ops.events)
+	}
+	post, _ := os.ReadFile(filepath.Join(e.dir, "post.out"))
+	if strings.TrimSpace(string(post)) != "post failed" {
+		t.Errorf("post hook output %q, want it run with the failed result", post)
+	}
+	if l := e.ping.got(); len(l) == 0 || !strings.HasPrefix(l[len(l)-1], "POST /check/fail") {
+		t.Errorf("pings %q, want /fail last", l)
+	}
+}
