@@ -148,7 +148,7 @@ func runSync(cmd *cobra.Command, a *app, f *syncFlags, src, dst string) error {
 			if p.Done {
 				return // the summary line follows
 			}
-			args := []any{"files", p.Files, "bytes", treecopy.FormatBytes(p.Bytes),
+			args := []any{"files", p.Files, "bytes", treecopy.FormatBytes(p.Bytes), "written", treecopy.FormatBytes(p.Written),
 				"rate", treecopy.FormatBytes(int64(p.Rate)) + "/s", "elapsed", p.Elapsed.Round(time.Second)}
 			if p.TotalFiles > 0 {
 				args = append(args, "total_files", p.TotalFiles, "total_bytes", treecopy.FormatBytes(p.TotalBytes))

@@ -67,6 +67,7 @@ type engine struct {
 
 	files, dirs, symlinks, specials atomic.Int64
 	copied, linked, bytes, deleted  atomic.Int64
+	done                            atomic.Int64 // bytes of regular files finished or in flight, copied or linked
 	totalFiles, totalBytes          atomic.Int64
 	scanDone                        atomic.Bool
 	start                           time.Time
@@ -549,6 +550,7 @@ func unchanged(a, b *unix.Stat_t) bool {
 
 func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 	rel := d.child(name)
+	size := st.Size
 	var hl *hlink
 	if st.Nlink > 1 {
 		var first bool
@@ -560,7 +562,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 				return nil
 			}
 			if hl.ok {
-				return e.linkTo(d, name, hl)
+				return e.linkTo(d, name, hl, st.Size)
 			}
 			hl = nil // the first copy failed or was skipped: copy on our own
 		} else {
@@ -577,8 +579,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 			err := retry(func() error { return unix.Linkat(d.prev, name, d.dst, name, 0) })
 			switch err {
 			case nil:
-				e.files.Add(1)
-				e.linked.Add(1)
+				e.countLinked(size)
 				if hl != nil {
 					hl.ok, hl.dstIno = true, pst.Ino
 				}
@@ -600,8 +601,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 			if err := e.fixFile(d, name, st, &dst); err != nil {
 				return err
 			}
-			e.files.Add(1)
-			e.linked.Add(1)
+			e.countLinked(size)
 			if hl != nil {
 				hl.ok, hl.dstIno = true, dst.Ino
 			}
@@ -637,7 +637,13 @@ func (e *engine) linkGroup(st *unix.Stat_t, rel string) (*hlink, bool) {
 	return hl, false
 }
 
-func (e *engine) linkTo(d *dirNode, name string, hl *hlink) error {
+func (e *engine) countLinked(size int64) {
+	e.files.Add(1)
+	e.linked.Add(1)
+	e.done.Add(size)
+}
+
+func (e *engine) linkTo(d *dirNode, name string, hl *hlink, size int64) error {
 	rel := d.child(name)
 	dir, base := path.Split(hl.rel)
 	pfd, err := openBeneath(e.dstRoot, path.Clean("/" + dir)[1:])
@@ -649,8 +655,7 @@ func (e *engine) linkTo(d *dirNode, name string, hl *hlink) error {
 		var st unix.Stat_t
 		if fstatat(d.dst, name, &st) == nil {
 			if st.Ino == hl.dstIno && st.Mode&unix.S_IFMT == unix.S_IFREG {
-				e.files.Add(1)
-				e.linked.Add(1)
+				e.countLinked(size)
 				return nil
 			}
 			if err := removeAllAt(d.dst, name); err != nil {
@@ -661,8 +666,7 @@ func (e *engine) linkTo(d *dirNode, name string, hl *hlink) error {
 	if err := retry(func() error { return unix.Linkat(pfd, base, d.dst, name, 0) }); err != nil {
 		return e.dstErr("link", rel, err)
 	}
-	e.files.Add(1)
-	e.linked.Add(1)
+	e.countLinked(size)
 	return nil
 }
 
@@ -714,7 +718,8 @@ func (e *engine) copyFile(d *dirNode, name string, direct, needIno bool) (uint64
 			unix.Unlinkat(d.dst, tmp, 0)
 		}
 	}()
-	if err := e.copyData(dst, src, &st, rel); err != nil {
+	var copied int64
+	if err := e.copyData(dst, src, &st, rel, &copied); err != nil {
 		return 0, false, err
 	}
 	var after unix.Stat_t
@@ -750,6 +755,7 @@ func (e *engine) copyFile(d *dirNode, name string, direct, needIno bool) (uint64
 	}
 	e.files.Add(1)
 	e.copied.Add(1)
+	e.done.Add(st.Size - copied) // holes count as done
 	return wst.Ino, true, nil
 }
 
@@ -770,7 +776,7 @@ func (e *engine) replace(d *dirNode, tmp, name string) error {
 // copyData copies the file's data extents (holes stay holes) with
 // copy_file_range, falling back to pread/pwrite where the kernel or the
 // filesystem pair does not support it.
-func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string) error {
+func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string, copied *int64) error {
 	size := st.Size
 	if size == 0 {
 		return nil
@@ -809,6 +815,7 @@ func (e *engine) copyData(dst, src int, st *unix.Stat_t, rel string) error {
 			return e.dstErr("write", rel, err)
 		}
 		written = start + n
+		*copied += n
 		if n < end-start {
 			// The file shrank while we read it; noted by the caller's
 			// before/after stat. Keep what we have.
@@ -854,6 +861,7 @@ func (e *engine) copyRange(dst, src int, off, n int64) (int64, error) {
 			}
 			done += int64(c)
 			e.bytes.Add(int64(c))
+			e.done.Add(int64(c))
 		}
 		if done >= n {
 			return done, nil
@@ -882,6 +890,7 @@ func (e *engine) copyRange(dst, src int, off, n int64) (int64, error) {
 		}
 		done += int64(r)
 		e.bytes.Add(int64(r))
+		e.done.Add(int64(r))
 	}
 	return done, nil
 }
@@ -1204,7 +1213,8 @@ func (e *engine) progress(done bool) Progress {
 	el := time.Since(e.start)
 	p := Progress{
 		Files:   e.files.Load() + e.symlinks.Load() + e.specials.Load(),
-		Bytes:   e.bytes.Load(),
+		Bytes:   e.done.Load(),
+		Written: e.bytes.Load(),
 		Linked:  e.linked.Load(),
 		Elapsed: el,
 		Done:    done,
@@ -1212,10 +1222,12 @@ func (e *engine) progress(done bool) Progress {
 	if el > 0 {
 		p.Rate = float64(p.Bytes) / el.Seconds()
 	}
-	if e.scanDone.Load() {
+	if done {
+		// Whether or not the scan finished, the totals are now known.
+		p.TotalFiles, p.TotalBytes = p.Files, p.Bytes
+	} else if e.scanDone.Load() {
 		p.TotalFiles, p.TotalBytes = e.totalFiles.Load(), e.totalBytes.Load()
 		if p.Rate > 0 && !done {
-			// Linked bytes are not written; assume they are a steady share.
 			left := p.TotalBytes - p.Bytes
 			if left > 0 {
 				p.ETA = time.Duration(float64(left) / p.Rate * float64(time.Second))

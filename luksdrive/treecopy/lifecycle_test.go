@@ -425,7 +425,20 @@ func TestVerifyAndProgress(t *testing.T) {
 	if len(res.Mismatches) != 0 {
 		t.Errorf("Mismatches = %v", res.Mismatches)
 	}
-	if !lastP.Done || lastP.Files != res.Files || lastP.Bytes != res.Bytes || lastP.TotalFiles != 200 {
+	if !lastP.Done || lastP.Files != res.Files || lastP.Written != res.Bytes || lastP.TotalFiles != 200 || lastP.Bytes != lastP.TotalBytes {
 		t.Errorf("last progress %+v, result files %d bytes %d", lastP, res.Files, res.Bytes)
+	}
+	if n < 2 {
+		t.Errorf("%d progress calls", n)
+	}
+
+	// A no-change pass writes nothing but still reaches the total.
+	res, err = treecopy.Mirror(context.Background(), src, dst, &treecopy.Options{
+		Scan: true, ProgressInterval: time.Hour,
+		Progress: func(p treecopy.Progress) { lastP = p },
+	})
+	must(t, err)
+	if lastP.Written != 0 || lastP.Bytes != lastP.TotalBytes || lastP.TotalBytes == 0 {
+		t.Errorf("no-change pass: last progress %+v", lastP)
 	}
 }

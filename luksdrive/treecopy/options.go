@@ -75,11 +75,12 @@ func (o *Options) withDefaults() Options {
 // Progress is a point-in-time view of a running copy.
 type Progress struct {
 	Files      int64         // entries done (files, links, symlinks, specials)
-	Bytes      int64         // file data written so far
+	Bytes      int64         // bytes of regular files done, copied or linked: the share of TotalBytes
+	Written    int64         // file data actually written so far
 	Linked     int64         // files hard-linked or found unchanged instead of copied
-	TotalFiles int64         // with Options.Scan: entries in the source (0 until counted)
-	TotalBytes int64         // with Options.Scan: bytes of regular files in the source
-	Rate       float64       // bytes per second over the whole run
+	TotalFiles int64         // with Options.Scan: entries in the source (0 until counted; final counts when Done)
+	TotalBytes int64         // with Options.Scan: bytes of regular files in the source (likewise)
+	Rate       float64       // Bytes per second over the whole run
 	Elapsed    time.Duration //
 	ETA        time.Duration // 0 when unknown (no Scan, or the scan is still running)
 	Done       bool          // the last call of the run
