@@ -117,6 +117,13 @@ func (m *Machine) attach(ctx context.Context, id, image string, bus Bus) (string
 	serial := serialFor(id)
 	resp, err := hostCall(ctx, ctlRequest{Op: "attach", ID: id, Bus: bus.String(), Image: filepath.ToSlash(rel), Serial: serial})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The host may still complete the attach; undo it so the id
+			// and the slot are free again.
+			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			hostCall(dctx, ctlRequest{Op: "detach", ID: id})
+			cancel()
+		}
 		return "", fmt.Errorf("vmtest: attach %s (%s): %w", id, bus, err)
 	}
 	node, err := waitBlock(ctx, resp.Serial)
@@ -246,49 +253,88 @@ func settle(ctx context.Context) error {
 	return nil
 }
 
-// The control port is shared by every test in the guest binary; requests
-// are serialised.
+// The control port is shared by every test in the guest binary. One
+// reader goroutine hands each reply to the request with its sequence
+// number, so a caller whose ctx ends can leave without confusing the next.
 var ctl struct {
 	sync.Mutex
-	f   *os.File
-	r   *bufio.Reader
-	seq uint64
+	f       *os.File
+	seq     uint64
+	waiting map[uint64]chan ctlResponse
+	err     error // set when the port fails; every later call gets it
 }
 
 func hostCall(ctx context.Context, req ctlRequest) (ctlResponse, error) {
 	ctl.Lock()
-	defer ctl.Unlock()
-	if ctl.f == nil {
+	if ctl.f == nil && ctl.err == nil {
 		f, err := os.OpenFile(filepath.Join("/dev/virtio-ports", ctlPortName), os.O_RDWR, 0)
 		if err != nil {
+			ctl.Unlock()
 			return ctlResponse{}, fmt.Errorf("control port: %w", err)
 		}
-		ctl.f, ctl.r = f, bufio.NewReader(f)
+		ctl.f = f
+		ctl.waiting = map[uint64]chan ctlResponse{}
+		go readReplies(f)
+	}
+	if ctl.err != nil {
+		err := ctl.err
+		ctl.Unlock()
+		return ctlResponse{}, err
 	}
 	ctl.seq++
 	req.Seq = ctl.seq
+	ch := make(chan ctlResponse, 1)
+	ctl.waiting[req.Seq] = ch
 	b, _ := json.Marshal(req)
-	if _, err := ctl.f.Write(append(b, '\n')); err != nil {
+	_, err := ctl.f.Write(append(b, '\n'))
+	ctl.Unlock()
+	defer func() {
+		ctl.Lock()
+		delete(ctl.waiting, req.Seq)
+		ctl.Unlock()
+	}()
+	if err != nil {
 		return ctlResponse{}, fmt.Errorf("control port: %w", err)
 	}
-	// The host bounds every request with its own timeout, so this read
-	// returns; ctx is honoured by the host side's deadline, not here.
-	_ = ctx
-	for {
-		line, err := ctl.r.ReadBytes('\n')
-		if err != nil {
-			return ctlResponse{}, fmt.Errorf("control port: %w", err)
-		}
-		var resp ctlResponse
-		if err := json.Unmarshal(line, &resp); err != nil {
-			return ctlResponse{}, fmt.Errorf("control port: bad reply %q", line)
-		}
-		if resp.Seq != req.Seq {
-			continue // a late reply to an earlier request
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			ctl.Lock()
+			err := ctl.err
+			ctl.Unlock()
+			return ctlResponse{}, err
 		}
 		if resp.Error != "" {
 			return resp, fmt.Errorf("host: %s", resp.Error)
 		}
 		return resp, nil
+	case <-ctx.Done():
+		return ctlResponse{}, fmt.Errorf("waiting for the host: %w", ctx.Err())
+	}
+}
+
+func readReplies(f *os.File) {
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadBytes('\n')
+		var resp ctlResponse
+		if err == nil {
+			err = json.Unmarshal(line, &resp)
+		}
+		ctl.Lock()
+		if err != nil {
+			ctl.err = fmt.Errorf("control port: %w", err)
+			for seq, ch := range ctl.waiting {
+				close(ch)
+				delete(ctl.waiting, seq)
+			}
+			ctl.Unlock()
+			return
+		}
+		if ch, ok := ctl.waiting[resp.Seq]; ok {
+			ch <- resp
+			delete(ctl.waiting, resp.Seq)
+		}
+		ctl.Unlock()
 	}
 }

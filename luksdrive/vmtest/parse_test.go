@@ -80,7 +80,7 @@ func TestParserPanicBelongsToRunningTest(t *testing.T) {
 	}
 }
 
-func TestGuestRunPattern(t *testing.T) {
+func TestRunPatternForGuest(t *testing.T) {
 	for _, tc := range []struct{ host, want string }{
 		{"", "^TestGuest"},
 		{"TestVM", "^TestGuest"},
@@ -97,7 +97,7 @@ func TestGuestRunPattern(t *testing.T) {
 	}
 }
 
-func TestGuestSkipPattern(t *testing.T) {
+func TestSkipPatternForGuest(t *testing.T) {
 	re := regexp.MustCompile(guestSkipPattern)
 	for name, skip := range map[string]bool{
 		"TestGuestMount": false, "TestGuest": false, "TestGuestX": false,
