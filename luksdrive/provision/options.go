@@ -106,4 +106,3 @@ type Prepared struct {
 	// ConfigAdded reports whether the drive went into ConfigPath.
 	ConfigAdded bool
 }
-
