@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -72,5 +73,31 @@ panic: boom
 	d.abort("late")
 	if _, r := drain(d.queue("TestGuestCrash")); strings.Contains(r, "late") {
 		t.Errorf("abort reason overwritten: %q", r)
+	}
+}
+
+func TestAttachDiskRejectsCombinedBus(t *testing.T) {
+	var m Machine
+	for _, bus := range []Bus{IDE | SCSI, 0, SCSI | USB, 99} {
+		if _, err := m.AttachDisk(context.Background(), "d", "/vmshare/images/x.img", bus); err == nil || !strings.Contains(err.Error(), "exactly one of") {
+			t.Errorf("AttachDisk(bus %d) = %v, want a one-bus error", bus, err)
+		}
+	}
+}
+
+func TestSerialFor(t *testing.T) {
+	seen := map[string]string{}
+	for _, id := range []string{"stick1", "drive-1", "drive1", "drive.1", "a-very-long-device-id-xx", "a-very-long-device-id-xy"} {
+		s := serialFor(id)
+		if len(s) > 20 || !strings.HasPrefix(s, "VMT") {
+			t.Errorf("serialFor(%q) = %q: longer than 20 or without the VMT prefix", id, s)
+		}
+		if other, dup := seen[s]; dup {
+			t.Errorf("ids %q and %q share serial %q", other, id, s)
+		}
+		seen[s] = id
+	}
+	if got := serialFor("stick1"); !strings.HasPrefix(got, "VMTstick1") {
+		t.Errorf("serialFor(stick1) = %q, want the id readable in it", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +92,7 @@ func (m *Machine) AttachDisk(ctx context.Context, id, image string, bus Bus) (st
 	switch bus {
 	case IDE, SCSI, USB:
 	default:
-		return "", fmt.Errorf("vmtest: attach %s: unknown bus %d; use vmtest.IDE or vmtest.SCSI", id, bus)
+		return "", fmt.Errorf("vmtest: attach %s: bus %d is not one bus; pass exactly one of vmtest.IDE, vmtest.SCSI or vmtest.USB", id, bus)
 	}
 	return m.attach(ctx, id, image, bus)
 }
@@ -187,14 +188,15 @@ func (m *Machine) Unplug(ctx context.Context, id string) error {
 
 var serialSafe = regexp.MustCompile(`[^A-Za-z0-9]`)
 
-// serialFor derives the disk serial the guest finds a device by. IDE
-// serials hold 20 characters, so longer ids are cut.
+// serialFor derives the disk serial the guest finds a device by: readable,
+// at most 20 characters (the ATA limit), and distinct for ids that differ
+// only in punctuation or beyond the readable prefix.
 func serialFor(id string) string {
-	s := "VMT" + serialSafe.ReplaceAllString(id, "")
-	if len(s) > 20 {
-		s = s[:20]
+	s := serialSafe.ReplaceAllString(id, "")
+	if len(s) > 9 {
+		s = s[:9]
 	}
-	return s
+	return fmt.Sprintf("VMT%s%08X", s, crc32.ChecksumIEEE([]byte(id)))
 }
 
 // waitBlock waits for the whole-disk block device carrying serial: a USB

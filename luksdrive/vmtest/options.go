@@ -50,13 +50,15 @@ func (o *Options) withDefaults() Options {
 	return r
 }
 
-// Bus selects the controller AttachDisk puts a disk on.
+// Bus selects the controller AttachDisk puts a disk on. The values are
+// distinct bits so that a combination such as IDE|SCSI is rejected rather
+// than silently meaning a third bus.
 type Bus int
 
 const (
 	// IDE attaches an ide-hd disk to the AHCI controller, so ATA commands
 	// (hdparm -y, -C; ATA PASS-THROUGH over SG_IO) reach a real libata path.
-	IDE Bus = iota + 1
+	IDE Bus = 1 << iota
 	// SCSI attaches a scsi-hd disk to the virtio-scsi controller, which
 	// answers SCSI commands such as START STOP UNIT.
 	SCSI
