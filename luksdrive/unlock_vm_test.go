@@ -173,6 +173,9 @@ func TestGuestUnlockMapping(t *testing.T) {
 			if m.Name != "ref" || m.Path != "/dev/mapper/ref" || m.Slot != 0 || m.Device != dev {
 				t.Errorf("mapping %+v", m)
 			}
+			if raw := strings.Fields(ulRun(t, nil, "dmsetup", "table", "--showkeys", "ref")); !tc.noRO && !strings.HasPrefix(raw[4], ":") {
+				t.Errorf("volume key spelled out in the dm table (%.8s…), not passed through the kernel keyring", raw[4])
+			}
 			if got := ulTable(t, "ref", vk); got != refTable {
 				t.Errorf("dm table\n got %s\nwant %s (cryptsetup's)", got, refTable)
 			}
