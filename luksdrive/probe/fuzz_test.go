@@ -17,6 +17,9 @@ func FuzzProbe(f *testing.F) {
 		f.Add(loadSeed(f, s, 0x10000+0x1000))
 	}
 	f.Add([]byte("LUKS\xba\xbe\x00\x02"))
+	// Probe stops at the first match, so each prober is also run on its
+	// own: a FAT probe must survive an input the exFAT probe claimed.
+	all := append(append([]prober{}, probers...), probeGPT, probeMBR)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Probe(bytes.NewReader(data), int64(len(data)))
 		if err != nil && err != ErrUnknown {
@@ -24,6 +27,11 @@ func FuzzProbe(f *testing.F) {
 		}
 		if err == nil && res == nil {
 			t.Fatal("Probe returned neither a result nor an error")
+		}
+		for i, p := range all {
+			if _, err := p(bytes.NewReader(data), int64(len(data))); err != nil {
+				t.Fatalf("prober %d returned an I/O error on an in-memory reader: %v", i, err)
+			}
 		}
 	})
 }
