@@ -201,6 +201,7 @@ func TestSlotOrder(t *testing.T) {
 		{"passphrase: preferred, normal, then key-file slots", Key{Passphrase: []byte("x"), Slot: AnySlot}, []int{1, 0, 3}, nil},
 		{"key file named by the token goes first", Key{File: "/extdrive/test.key", Slot: AnySlot}, []int{3, 1, 0}, nil},
 		{"key device named by the token goes first", Key{File: "/other.key", FileDevice: "LABEL=KEYSTICK", Slot: AnySlot}, []int{3, 1, 0}, nil},
+		{"relative path on the device named by the token", Key{File: "extdrive/test.key", FileDevice: "UUID=other", Slot: AnySlot}, []int{3, 1, 0}, nil},
 		{"other key file: token slots still first", Key{File: "/host/other.key", Slot: AnySlot}, []int{3, 1, 0}, nil},
 		{"explicit ignored slot", Key{Passphrase: []byte("x"), Slot: 2}, []int{2}, nil},
 		{"explicit slot", Key{Passphrase: []byte("x"), Slot: 0}, []int{0}, nil},

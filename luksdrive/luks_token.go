@@ -142,10 +142,18 @@ func slotOrder(h *header, k *Key) ([]*keyslot, error) {
 		return []*keyslot{ks}, nil
 	}
 
+	// A key on a device is named relative to its root, with or without
+	// a leading slash.
+	cleanKey := func(p string) string {
+		if k.FileDevice != "" {
+			return path.Clean("/" + p)
+		}
+		return path.Clean(p)
+	}
 	var matching, otherKeyfile []int
 	for _, t := range h.keyfileTokens() {
 		if k.File != "" && (t.KeyDevice != "" && t.KeyDevice == k.FileDevice ||
-			t.KeyFile != "" && path.Clean(t.KeyFile) == path.Clean(k.File)) {
+			t.KeyFile != "" && cleanKey(t.KeyFile) == cleanKey(k.File)) {
 			matching = append(matching, t.Keyslot)
 		} else {
 			otherKeyfile = append(otherKeyfile, t.Keyslot)
