@@ -361,3 +361,24 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// QEMU's usb-storage is a bridge without SAT: it hands CDBs to a SCSI
+// disk model, like the cheap enclosures that made hd-idle necessary.
+func TestGuestUSBBridgeWithoutSAT(t *testing.T) {
+	m := vmtest.Guest(t)
+	dev, err := m.PlugUSB(testCtx(t, time.Minute), "usb1", image(t, m, "usb1.img", 64<<20, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, time.Minute)
+	d := resolveOne(t, dev+"1")
+	if d.Path != dev || d.Transport != "usb" {
+		t.Fatalf("Resolve(%s1) = %+v, want %s on usb", dev, d, dev)
+	}
+	if err := d.SetStandbyTimer(ctx, 120, nil); !errors.Is(err, spindown.ErrPassThroughRejected) {
+		t.Errorf("SetStandbyTimer through usb-storage: %v, want ErrPassThroughRejected", err)
+	}
+	if got, err := d.StandbyNow(ctx, nil); err != nil || got != spindown.MethodStartStopUnit {
+		t.Errorf("StandbyNow through usb-storage = %v, %v; want START STOP UNIT", got, err)
+	}
+}
