@@ -6,6 +6,8 @@ import (
 	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
 	"github.com/extdrive/extdrive/luksdrive/config"
+	"github.com/extdrive/extdrive/luksdrive/crypttab"
+	"github.com/extdrive/extdrive/luksdrive/provision"
 	"github.com/extdrive/extdrive/luksdrive/rotate"
 	"github.com/extdrive/extdrive/luksdrive/spindown"
 	"github.com/extdrive/extdrive/luksdrive/treecopy"
@@ -16,7 +18,8 @@ import (
 // Exit codes. They are part of the command's interface (documented in
 // README.md): scripts and systemd units branch on them. Never renumber.
 // Ranges: 3-19 luksdrive core, 20-29 config and rotation, 30-39 copy
-// engine, 40-49 spindown, 50-59 LED, 60-69 watch and install.
+// engine, 40-49 spindown, 50-59 LED, 60-69 watch and install, 70-79
+// provisioning (prepare, enroll, header-backup, import).
 const (
 	exitOK      = 0
 	exitFailure = 1 // anything without a more specific code
@@ -75,6 +78,17 @@ const (
 	exitLEDPermission  = 51 // the stick's device node cannot be opened
 	exitLEDUnsupported = 52 // no HID backend in this build
 	exitLEDBadTarget   = 53 // LED index or channel not on that stick
+
+	exitInUse        = 70 // prepare: the disk or a partition is mounted, swap, or in an active mapping
+	exitSystemDisk   = 71 // prepare: the disk holds the running system
+	exitTooSmall     = 72 // prepare: the disk is smaller than --min-size
+	exitNotWholeDisk = 73 // prepare: a partition or a file, not a whole disk
+	exitNotConfirmed = 74 // prepare: the typed name did not match
+	exitStepFailed   = 75 // prepare/enroll/header-backup: an external command failed
+	exitKeyslot      = 76 // enroll --remove: the last keyslot, or one not in use
+	exitHeaderVerify = 77 // header-backup: the copy does not match the drive or its checksum
+	exitUnmappable   = 78 // import: invalid or unmappable crypttab/fstab lines
+	exitExists       = 79 // prepare/enroll: the key file (or backup file) already exists
 )
 
 // exitCodes maps sentinel errors to exit codes; the first match wins, so
@@ -133,6 +147,16 @@ var exitCodes = []struct {
 	{blinkstick.ErrPermission, exitLEDPermission},
 	{blinkstick.ErrUnsupported, exitLEDUnsupported},
 	{blinkstick.ErrInvalidArgument, exitLEDBadTarget},
+	{provision.ErrInUse, exitInUse},
+	{provision.ErrSystemDisk, exitSystemDisk},
+	{provision.ErrTooSmall, exitTooSmall},
+	{provision.ErrNotWholeDisk, exitNotWholeDisk},
+	{provision.ErrNotConfirmed, exitNotConfirmed},
+	{provision.ErrKeyslot, exitKeyslot},
+	{provision.ErrHeaderVerify, exitHeaderVerify},
+	{provision.ErrExists, exitExists},
+	{provision.ErrStepFailed, exitStepFailed},
+	{crypttab.ErrUnmappable, exitUnmappable},
 }
 
 func exitCode(err error) int {

@@ -82,6 +82,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newSpindownCmd(a),
 		newSyncCmd(a),
 		newWatchCmd(a), newInstallCmd(a), newUninstallCmd(a), newHandleEventCmd(a),
+		newPrepareCmd(a), newEnrollCmd(a), newHeaderBackupCmd(a), newImportCmd(a),
 	)
 	return root
 }

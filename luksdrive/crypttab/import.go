@@ -13,6 +13,10 @@ import (
 	"github.com/extdrive/extdrive/luksdrive/config"
 )
 
+// ErrUnmappable is for callers to report that an import left lines
+// Invalid or Unmappable; Import itself reports them as Results.
+var ErrUnmappable = errors.New("crypttab/fstab lines could not be mapped")
+
 // Status says what Import made of one line.
 type Status int
 

@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,8 +56,14 @@ func (r *runner) run(ctx context.Context, step string, stdin []byte, argv ...str
 		cmd.Stdin = pr
 	}
 	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
+		var ee *exec.ExitError
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case errors.As(err, &ee):
+			// Keep the text only: callers that map errors to their own
+			// exit codes must not pick up cryptsetup's through ExitCode.
+			err = errors.New(ee.Error())
 		}
 		return stdout.Bytes(), &StepError{Step: step, Command: argv, Stderr: lastLines(stderr.String(), 3), Err: err}
 	}
