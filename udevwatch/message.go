@@ -51,9 +51,9 @@ type Message struct {
 // magic is big-endian; the offsets are in the sender's byte order, which on
 // one machine is ours.
 const (
-	udevPrefix     = "libudev\x00"
-	udevMagic      = 0xfeedcafe
-	udevHeaderSize = 40
+	udevPrefix            = "libudev\x00"
+	udevMagic      uint32 = 0xfeedcafe
+	udevHeaderSize        = 40
 	// Both the kernel (UEVENT_BUFFER_SIZE 2048) and udev (8192 bytes in
 	// libudev's receive buffer) stay far below this.
 	maxMessageSize = 16 << 10
