@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +14,7 @@ import (
 	"github.com/extdrive/extdrive/luksdrive/config"
 	"github.com/extdrive/extdrive/luksdrive/crypttab"
 	"github.com/extdrive/extdrive/luksdrive/probe"
+	"github.com/extdrive/extdrive/luksdrive/provision"
 )
 
 func newImportCmd(a *app) *cobra.Command {
@@ -156,7 +155,7 @@ func runImport(ctx context.Context, a *app, ctPath, fsPath string, write bool) e
 	if len(add) == 0 {
 		return nil
 	}
-	needSource, err := addDrives(a.configPath, add)
+	needSource, err := provision.AddToConfig(a.configPath, add, false)
 	if err != nil {
 		return err
 	}
@@ -167,58 +166,4 @@ func runImport(ctx context.Context, a *app, ctPath, fsPath string, write bool) e
 		fmt.Fprintf(a.stdout, "Now add your [[source]] directories to %s (see extdrive config check).\n", a.configPath)
 	}
 	return nil
-}
-
-// addDrives appends the drives to the config file in one atomic write.
-// config.AddDrive wants a file that already loads, and a fresh file
-// without [[source]] does not; so each drive block is rendered by
-// AddDrive into a scratch file, and the result must load once a source is
-// supplied (no source is invented in the real file). needSource reports
-// that the user still has to add one.
-func addDrives(path string, ds []config.Drive) (needSource bool, err error) {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	mode := fs.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	scratch, err := os.MkdirTemp("", "extdrive-import-")
-	if err != nil {
-		return false, err
-	}
-	defer os.RemoveAll(scratch)
-	var b strings.Builder
-	b.Write(old)
-	for i, d := range ds {
-		p := filepath.Join(scratch, fmt.Sprint(i))
-		if err := config.AddDrive(p, d); err != nil {
-			return false, err
-		}
-		blk, err := os.ReadFile(p)
-		if err != nil {
-			return false, err
-		}
-		text := string(blk)
-		if b.Len() > 0 {
-			// Only a new file keeps AddDrive's header comment.
-			if i := strings.Index(text, "[[drive]]"); i >= 0 {
-				text = text[i:]
-			}
-			if !strings.HasSuffix(b.String(), "\n") {
-				b.WriteString("\n")
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString(text)
-	}
-	next := b.String()
-	if _, err := config.Parse(path, []byte(next)); err != nil {
-		if _, err2 := config.Parse(path, []byte(next+"\n[[source]]\npath = \"/srv/extdrive-import-check\"\n")); err2 != nil {
-			return false, fmt.Errorf("the drives would make %s invalid: %w", path, err)
-		}
-		needSource = true
-	}
-	return needSource, config.WriteFileAtomic(path, []byte(next), mode)
 }

@@ -182,6 +182,9 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 	if res.ConfigAdded {
 		fmt.Fprintf(a.stdout, "  added to %s\n", a.configPath)
 	}
+	if res.NeedSource {
+		fmt.Fprintf(a.stdout, "Now add your [[source]] directories to %s (see extdrive config check).\n", a.configPath)
+	}
 	return nil
 }
 

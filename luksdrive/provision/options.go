@@ -103,6 +103,7 @@ type Prepared struct {
 	Key string
 	// HeaderBackup is nil when HeaderDir was empty.
 	HeaderBackup *HeaderBackup
-	// ConfigAdded reports whether the drive went into ConfigPath.
-	ConfigAdded bool
+	// ConfigAdded reports whether the drive went into ConfigPath;
+	// NeedSource that the file still has no [[source]].
+	ConfigAdded, NeedSource bool
 }

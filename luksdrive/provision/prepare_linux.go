@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -220,28 +219,25 @@ func Prepare(ctx context.Context, device string, opts *PrepareOptions) (*Prepare
 	if o.ConfigPath != "" {
 		step("config")
 		d := config.Drive{Name: o.Name, UUID: uuid, Key: res.Key, MountPoint: o.MountPoint, Label: o.Label}
-		if err := config.AddDrive(o.ConfigPath, d); err != nil {
+		needSource, err := AddToConfig(o.ConfigPath, []config.Drive{d}, false)
+		if err != nil {
 			return fail(err)
 		}
-		res.ConfigAdded = true
+		res.ConfigAdded, res.NeedSource = true, needSource
 	}
 	return res, nil
 }
 
 // checkConfig makes sure the drive can be added to the config file before
-// the disk is erased: the file, if any, loads and the name is free.
+// the disk is erased: the file parses and the name is free. The UUID is
+// not known yet; a fresh random one stands in.
 func checkConfig(path, name string) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	cfg, err := config.Load(path)
+	probeUUID, err := newUUID()
 	if err != nil {
-		return fmt.Errorf("config %s must load before a drive is added: %w", path, err)
+		return err
 	}
-	if d, ok := cfg.Drive(name); ok {
-		return fmt.Errorf("%w: drive name %q is already used by the drive with UUID %s", config.ErrDuplicate, name, d.UUID)
-	}
-	return nil
+	_, err = AddToConfig(path, []config.Drive{{Name: name, UUID: probeUUID, Key: "/check.key"}}, true)
+	return err
 }
 
 // stickHasNo checks, on the stick mounted read-only, that the key file
