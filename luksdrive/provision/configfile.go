@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/extdrive/extdrive/luksdrive/config"
 )
 
@@ -30,6 +32,23 @@ func AddToConfig(path string, drives []config.Drive, dryRun bool) (needSource bo
 	mode := fs.FileMode(0o600)
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
+	}
+	// Duplicates get config.ErrDuplicate, as from config.AddDrive; the
+	// file's own validation would only call them invalid.
+	var cur struct {
+		Drive []struct{ Name, UUID string }
+	}
+	if _, err := toml.Decode(string(old), &cur); err == nil {
+		for _, d := range drives {
+			for _, c := range cur.Drive {
+				if c.Name == d.Name {
+					return false, fmt.Errorf("%w: drive name %q is already used in %s (UUID %s)", config.ErrDuplicate, d.Name, path, c.UUID)
+				}
+				if d.UUID != "" && strings.EqualFold(c.UUID, d.UUID) {
+					return false, fmt.Errorf("%w: UUID %s is already drive %q in %s", config.ErrDuplicate, d.UUID, c.Name, path)
+				}
+			}
+		}
 	}
 	scratch, err := os.MkdirTemp("", "extdrive-config-")
 	if err != nil {

@@ -32,6 +32,7 @@ func TestAddToConfig(t *testing.T) {
 		t.Errorf("file:\n%s", data)
 	}
 	os.WriteFile(path, append([]byte("[[source]]\npath = \"/srv\"\n\n"), data...), 0o640)
+	os.Chmod(path, 0o640)
 	cfg, err := config.Load(path)
 	if err != nil || len(cfg.Drives) != 2 {
 		t.Fatalf("load: %v", err)
