@@ -34,3 +34,5 @@ func OpenMappingFor(device string) (*Mapping, error) {
 
 // Lock is not supported outside Linux.
 func Lock(ctx context.Context, name string) error { return opErr("lock", name, errNotLinux) }
+
+func haveDM() error { return errNotLinux }

@@ -124,6 +124,10 @@ func unlock(ctx context.Context, device string, opts *UnlockOptions, log *slog.L
 		if err := checkMappingName(name); err != nil {
 			return nil, err
 		}
+		// Before the KDF: without device-mapper its seconds are wasted.
+		if err := haveDM(); err != nil {
+			return nil, err
+		}
 		m, err := existingMapping(device, name, h)
 		if err != nil || m != nil {
 			if m != nil {
