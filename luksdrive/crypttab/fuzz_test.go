@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -67,6 +68,23 @@ func FuzzFstab(f *testing.F) {
 		ct := "a UUID=2a4c6e80-1b3d-4f5a-9c7e-0d2f4a6b8c1e /media/key/k\nb UUID=3a4c6e80-1b3d-4f5a-9c7e-0d2f4a6b8c1e none\n"
 		if _, err := Import(strings.NewReader(ct), strings.NewReader(in), nil); err != nil {
 			t.Fatalf("Import: %v", err)
+		}
+	})
+}
+
+// FuzzTimespan checks that accepted spans are non-negative, bounded, and
+// that a bare number means seconds.
+func FuzzTimespan(f *testing.F) {
+	for _, s := range []string{"30", "10s", "1h30min", "1min 30s", "250ms", "soon", "400d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseTimespan(s)
+		if err != nil {
+			return
+		}
+		if d < 0 || d > 365*24*time.Hour {
+			t.Fatalf("ParseTimespan(%q) = %v", s, d)
 		}
 	})
 }

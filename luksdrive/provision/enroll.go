@@ -67,7 +67,23 @@ func Enroll(ctx context.Context, device string, opts *EnrollOptions) (*Enrolled,
 	if err := requireLUKS2(device); err != nil {
 		return nil, err
 	}
-	auth, authStdin, cleanup, err := existingKey(ctx, o.Key, o.StickTimeout, log)
+	// The new key's stick is mounted first (read-write, only for this
+	// call) so that an existing key on the same stick is read through
+	// that one mount: a second, read-only mount of it would be refused.
+	var stick mountedStick
+	if o.NewKeyFile != "" && o.KeyStick != "" {
+		dev, uuid, err := findStick(ctx, o.KeyStick, o.StickTimeout, log)
+		if err != nil {
+			return nil, &luksdrive.OpError{Op: "enroll", Device: o.KeyStick, Err: err}
+		}
+		dir, unmount, err := mountStick(ctx, dev, false, log)
+		if err != nil {
+			return nil, &luksdrive.OpError{Op: "enroll", Device: dev, Err: err}
+		}
+		defer unmount()
+		stick = mountedStick{dev: dev, dir: dir, uuid: uuid}
+	}
+	auth, authStdin, cleanup, err := existingKey(ctx, o.Key, o.StickTimeout, log, stick)
 	if err != nil {
 		return nil, &luksdrive.OpError{Op: "enroll", Device: device, Err: err}
 	}
@@ -105,20 +121,11 @@ func Enroll(ctx context.Context, device string, opts *EnrollOptions) (*Enrolled,
 	}
 	defer clear(key)
 	var path, spec, keyDevice string
-	if o.KeyStick != "" {
-		stick, stickUUID, err := findStick(ctx, o.KeyStick, o.StickTimeout, log)
-		if err != nil {
-			return nil, &luksdrive.OpError{Op: "enroll", Device: o.KeyStick, Err: err}
+	if stick.dev != "" {
+		if path, err = keyPathIn(stick.dir, o.NewKeyFile); err != nil {
+			return nil, &luksdrive.OpError{Op: "enroll", Device: stick.dev, Err: err}
 		}
-		dir, unmount, err := mountStick(ctx, stick, false, log)
-		if err != nil {
-			return nil, &luksdrive.OpError{Op: "enroll", Device: stick, Err: err}
-		}
-		defer unmount()
-		if path, err = keyPathIn(dir, o.NewKeyFile); err != nil {
-			return nil, &luksdrive.OpError{Op: "enroll", Device: stick, Err: err}
-		}
-		keyDevice = "UUID=" + stickUUID
+		keyDevice = "UUID=" + stick.uuid
 		spec = filepath.Clean(o.NewKeyFile) + ":" + keyDevice
 	} else {
 		if !filepath.IsAbs(o.NewKeyFile) {
@@ -162,7 +169,7 @@ func importToken(ctx context.Context, r *runner, device string, tok luksdrive.Ke
 // existingKey turns a key the drive accepts into cryptsetup arguments (and
 // stdin for a passphrase). A key on a stick is read from the stick
 // mounted read-only until cleanup.
-func existingKey(ctx context.Context, k luksdrive.Key, timeout time.Duration, log *slog.Logger) (args []string, stdin []byte, cleanup func(), err error) {
+func existingKey(ctx context.Context, k luksdrive.Key, timeout time.Duration, log *slog.Logger, mounted mountedStick) (args []string, stdin []byte, cleanup func(), err error) {
 	cleanup = func() {}
 	var extra []string
 	if k.Offset > 0 {
@@ -188,6 +195,13 @@ func existingKey(ctx context.Context, k luksdrive.Key, timeout time.Duration, lo
 	if err != nil {
 		return nil, nil, cleanup, fmt.Errorf("key stick %s: %w", k.FileDevice, errors.Join(luksdrive.ErrNoKeyDevice, err))
 	}
+	if dev == mounted.dev {
+		p, err := keyPathIn(mounted.dir, k.File)
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		return append([]string{"--key-file", p}, extra...), nil, cleanup, nil
+	}
 	dir, unmount, err := mountStick(ctx, dev, true, log)
 	if err != nil {
 		return nil, nil, cleanup, err
@@ -199,6 +213,9 @@ func existingKey(ctx context.Context, k luksdrive.Key, timeout time.Duration, lo
 	}
 	return append([]string{"--key-file", p}, extra...), nil, func() { unmount() }, nil
 }
+
+// mountedStick is a key stick Enroll has mounted; zero when none.
+type mountedStick struct{ dev, dir, uuid string }
 
 // findStick waits for the key stick and returns its node and its
 // filesystem UUID, which the token and the config name it by.

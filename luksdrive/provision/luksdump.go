@@ -37,7 +37,7 @@ func parseMetadata(b []byte) (*slotInfo, error) {
 	var si slotInfo
 	for k := range j.Keyslots {
 		n, err := strconv.Atoi(k)
-		if err != nil {
+		if err != nil || n < 0 || n > 31 || strconv.Itoa(n) != k {
 			return nil, fmt.Errorf("LUKS2 metadata: keyslot id %q", k)
 		}
 		si.Keyslots = append(si.Keyslots, n)
