@@ -20,7 +20,12 @@ type benchVolume struct {
 	key     Key
 	csArgs  []string // cryptsetup key arguments
 	csStdin []byte
+	cliArgs []string // extdrive unlock key arguments
 }
+
+// cliPath is the extdrive command built for the benchmark, or "" if it
+// does not build right now (the library comparison still runs).
+var cliPath string
 
 func cryptsetupRun(b *testing.B, stdin []byte, args ...string) {
 	b.Helper()
@@ -42,10 +47,11 @@ func newBenchImage(b *testing.B) string {
 	return img
 }
 
-// BenchmarkUnlockTest compares Unlock in Test mode with
-// `cryptsetup open --test-passphrase` on the same image and key, in the
-// same run. Each iteration runs both; the metrics are the time (and
-// minor page faults) of each per open and their ratio (ours/cryptsetup).
+// BenchmarkUnlockTest compares Unlock in Test mode, and the command
+// `extdrive unlock --test`, with `cryptsetup open --test-passphrase` on
+// the same image and key, in the same run. Each iteration runs all three;
+// the metrics are the time (and minor page faults) of each per open and
+// the ratios to cryptsetup: ratio (library call) and cli-ratio (command).
 //
 //	OneSlot:       one argon2id keyslot, cost as cryptsetup picks it here.
 //	OneSlot1GiB:   one argon2id keyslot, 1 GiB, 4 threads, 4 iterations.
@@ -54,6 +60,16 @@ func newBenchImage(b *testing.B) string {
 func BenchmarkUnlockTest(b *testing.B) {
 	if _, err := exec.LookPath("cryptsetup"); err != nil {
 		b.Skip("cryptsetup not installed")
+	}
+	cli := filepath.Join(b.TempDir(), "extdrive")
+	if out, err := exec.Command("go", "build", "-o", cli, "github.com/extdrive/extdrive/cmd/extdrive").CombinedOutput(); err != nil {
+		b.Logf("extdrive command does not build, comparing the library call only: %v\n%s", err, out)
+	} else {
+		cliPath = cli
+	}
+	passFile := filepath.Join(b.TempDir(), "pass")
+	if err := os.WriteFile(passFile, []byte("bench passphrase"), 0o600); err != nil {
+		b.Fatal(err)
 	}
 	keyFile := filepath.Join(b.TempDir(), "bench.key")
 	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("k3y-f1le"), 512), 0o600); err != nil {
@@ -65,7 +81,7 @@ func BenchmarkUnlockTest(b *testing.B) {
 		pass := []byte("bench passphrase")
 		cryptsetupRun(b, pass, "luksFormat", "-q", "--type", "luks2", "--pbkdf", "argon2id", "--key-file", "-", img)
 		runUnlockBench(b, benchVolume{img: img, key: Key{Passphrase: pass, Slot: AnySlot},
-			csArgs: []string{"--key-file", "-"}, csStdin: pass})
+			csArgs: []string{"--key-file", "-"}, csStdin: pass, cliArgs: []string{"--passphrase-file", passFile}})
 	})
 
 	// A fixed, typical desktop cost: cryptsetup's own choice above shrinks
@@ -76,7 +92,7 @@ func BenchmarkUnlockTest(b *testing.B) {
 		cryptsetupRun(b, pass, "luksFormat", "-q", "--type", "luks2", "--pbkdf", "argon2id",
 			"--pbkdf-memory", "1048576", "--pbkdf-parallel", "4", "--pbkdf-force-iterations", "4", "--key-file", "-", img)
 		runUnlockBench(b, benchVolume{img: img, key: Key{Passphrase: pass, Slot: AnySlot},
-			csArgs: []string{"--key-file", "-"}, csStdin: pass})
+			csArgs: []string{"--key-file", "-"}, csStdin: pass, cliArgs: []string{"--passphrase-file", passFile}})
 	})
 
 	b.Run("FourSlotsLast", func(b *testing.B) {
@@ -94,7 +110,7 @@ func BenchmarkUnlockTest(b *testing.B) {
 		tok := []byte(`{"type":"extdrive-keyfile","keyslots":["3"],"key_file":"` + keyFile + `"}`)
 		cryptsetupRun(b, tok, "token", "import", img)
 		runUnlockBench(b, benchVolume{img: img, key: Key{File: keyFile, Slot: AnySlot},
-			csArgs: []string{"--key-file", keyFile}})
+			csArgs: []string{"--key-file", keyFile}, cliArgs: []string{"--key-file", keyFile}})
 	})
 }
 
@@ -105,7 +121,7 @@ func runUnlockBench(b *testing.B, v benchVolume) {
 			b.Logf("keyslot %d: %s time %d memory %d KiB threads %d", ks.id, ks.kdf.typ, ks.kdf.time, ks.kdf.memory, ks.kdf.cpus)
 		}
 	}
-	var ours, theirs time.Duration
+	var ours, theirs, cli time.Duration
 	var ourFlt, theirFlt int64
 	for b.Loop() {
 		var ru0, ru1 syscall.Rusage
@@ -126,11 +142,24 @@ func runUnlockBench(b *testing.B, v benchVolume) {
 		}
 		theirs += time.Since(t1)
 		theirFlt += cmd.ProcessState.SysUsage().(*syscall.Rusage).Minflt
+
+		if cliPath != "" {
+			c := exec.Command(cliPath, append(append([]string{"unlock", "--test"}, v.cliArgs...), v.img)...)
+			t2 := time.Now()
+			if out, err := c.CombinedOutput(); err != nil {
+				b.Fatalf("extdrive unlock --test: %v: %s", err, out)
+			}
+			cli += time.Since(t2)
+		}
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(ours.Nanoseconds())/n, "extdrive-ns/op")
 	b.ReportMetric(float64(theirs.Nanoseconds())/n, "cryptsetup-ns/op")
 	b.ReportMetric(float64(ours)/float64(theirs), "ratio")
+	if cliPath != "" {
+		b.ReportMetric(float64(cli.Nanoseconds())/n, "cli-ns/op")
+		b.ReportMetric(float64(cli)/float64(theirs), "cli-ratio")
+	}
 	b.ReportMetric(float64(ourFlt)/n, "extdrive-minflt/op")
 	b.ReportMetric(float64(theirFlt)/n, "cryptsetup-minflt/op")
 }
