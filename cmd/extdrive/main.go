@@ -83,6 +83,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newSyncCmd(a),
 		newWatchCmd(a), newInstallCmd(a), newUninstallCmd(a), newHandleEventCmd(a),
 		newPrepareCmd(a), newEnrollCmd(a), newHeaderBackupCmd(a), newImportCmd(a),
+		newDemoCmd(a),
 	)
 	return root
 }
