@@ -440,4 +440,34 @@ key = %[8]q
 	if !strings.Contains(errb.String(), "drive is not due") {
 		t.Errorf("stderr %q does not say the drive is not due", errb.String())
 	}
+
+	// The key stick is not plugged in: one clear line, exit 5 (no key
+	// device), nothing left unlocked or mounted.
+	stickCfg := filepath.Join(work, "stick.toml")
+	os.WriteFile(stickCfg, []byte(fmt.Sprintf(`
+state_dir = %q
+log_dir = %q
+[[source]]
+path = %q
+[[drive]]
+name = "C"
+uuid = %q
+key = "/drive.key:UUID=eeeeeeee-1c4d-4e6f-9a0b-7c2d1e3f4a5b"
+key_timeout = "1s"
+mount_point = %q
+`, filepath.Join(work, "state2"), filepath.Join(work, "log2"), src, uuidC, mnt)), 0o600)
+	cmd = exec.CommandContext(ctx, "extdrive", "--config", stickCfg, "-q", "rotate", "C")
+	errb.Reset()
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Errorf("rotate without the key stick: %v, want exit 5; stderr %s", err, errb.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(errb.String()), "\n"); !strings.HasPrefix(lines[len(lines)-1], "extdrive: ensure C: ") ||
+		!strings.Contains(lines[len(lines)-1], "key device not found") {
+		t.Errorf("stderr %q: want a last line naming the step and the missing key device", errb.String())
+	}
+	if mappingOpen("luks-" + uuidC) {
+		t.Error("mapping open after the failed unlock")
+	}
 }
