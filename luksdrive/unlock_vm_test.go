@@ -369,3 +369,43 @@ func TestGuestKeyOnUSBStick(t *testing.T) {
 		t.Errorf("Unplug: %v", err)
 	}
 }
+
+// TestGuestUnlockDetachedHeader: crypttab's header= form. The data
+// device has no header; the mapping must match cryptsetup's.
+func TestGuestUnlockDetachedHeader(t *testing.T) {
+	vmtest.Guest(t)
+	ctx := ulCtx(t)
+	dir := t.TempDir()
+	data := ulFile(t, dir, "data.img", 8<<20)
+	hdr := filepath.Join(dir, "hdr.img") // cryptsetup creates it
+	pass := []byte("detached")
+	ulRun(t, pass, "cryptsetup", "luksFormat", "-q", "--type", "luks2", "--header", hdr, "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", "-", data)
+	dev := ulRun(t, nil, "losetup", "-f", "--show", data)
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+
+	// Without the header the device is not LUKS at all.
+	if _, err := Unlock(ctx, dev, &UnlockOptions{Key: Key{Passphrase: pass, Slot: AnySlot}, Name: "det"}); !errors.Is(err, ErrNotLUKS) {
+		t.Errorf("no header: %v, want ErrNotLUKS", err)
+	}
+
+	want := ulPattern(64 << 10)
+	ulRun(t, pass, "cryptsetup", "open", "--header", hdr, "--key-file", "-", dev, "det")
+	vk := ulVolumeKey(t, hdr, pass)
+	refTable := ulTable(t, "det", vk)
+	ulWriteDev(t, "/dev/mapper/det", want)
+	ulRun(t, nil, "cryptsetup", "close", "det")
+
+	m, err := Unlock(ctx, dev, &UnlockOptions{Key: Key{Passphrase: pass, Slot: AnySlot}, Name: "det", Header: hdr})
+	if err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if got := ulTable(t, "det", vk); got != refTable {
+		t.Errorf("dm table\n got %s\nwant %s (cryptsetup's)", got, refTable)
+	}
+	if got := ulReadDev(t, m.Path, len(want)); !bytes.Equal(got, want) {
+		t.Errorf("plaintext differs from what cryptsetup's mapping wrote")
+	}
+	if err := Lock(ctx, "det"); err != nil {
+		t.Fatal(err)
+	}
+}
