@@ -359,3 +359,36 @@ func TestJobCancelled(t *testing.T) {
 		t.Errorf("pings %q, want /fail last", l)
 	}
 }
+
+// Mirror mode keeps one tree; an empty source must not wipe it.
+func TestJobMirror(t *testing.T) {
+	e := newJobEnv(t)
+	e.c.Copy.Mode = config.ModeMirror
+	e.plug("A")
+	res, err := e.run("A", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Record.Snapshot != "" {
+		t.Errorf("mirror run recorded snapshot %q", res.Record.Snapshot)
+	}
+	mirror := filepath.Join(e.dir, "disk-A", "extdrive", "data")
+	if b, err := os.ReadFile(filepath.Join(mirror, "photos", "a.jpg")); err != nil || string(b) != "jpeg data" {
+		t.Fatalf("mirror content %q, %v", b, err)
+	}
+	os.RemoveAll(e.src)
+	os.MkdirAll(e.src, 0o755)
+	e.now = e.now.AddDate(0, 2, 0)
+	if _, err := e.run("A", nil); !errors.Is(err, ErrEmptySource) {
+		t.Fatalf("empty source over a mirror: %v, want ErrEmptySource", err)
+	}
+	if _, err := os.Stat(filepath.Join(mirror, "photos", "a.jpg")); err != nil {
+		t.Errorf("mirror wiped by a refused run: %v", err)
+	}
+	// A missing source is refused even with --allow-empty.
+	os.RemoveAll(e.src)
+	e.now = e.now.AddDate(0, 2, 0)
+	if _, err := e.run("A", func(o *Options) { o.AllowEmpty = true }); !errors.Is(err, ErrEmptySource) || !strings.Contains(err.Error(), "is its disk mounted?") {
+		t.Errorf("missing source: %v, want ErrEmptySource", err)
+	}
+}
