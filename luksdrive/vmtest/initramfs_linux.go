@@ -16,19 +16,22 @@ import (
 // guestModules are loaded at boot, with their dependencies in the order
 // modprobe --show-depends gives. Names missing from the kernel are errors:
 // a silently absent driver would make guest tests fail in obscure ways.
-var guestModules = []string{
+// Each group loads in parallel with the others (module loading is most of
+// the boot under TCG); a module two groups share is loaded by whichever
+// comes first, and the kernel makes the other wait until it is live.
+var guestModules = [][]string{
 	// transport to the host
-	"virtio_pci", "virtio_console", "9p", "9pnet_virtio", "virtio_rng",
+	{"virtio_pci", "virtio_console", "9p", "9pnet_virtio", "virtio_rng"},
 	// block devices and their controllers
-	"virtio_blk", "virtio_scsi", "ahci", "sd_mod", "sg", "loop",
-	"xhci_pci", "usb_storage", "uas",
+	{"virtio_blk", "virtio_scsi", "ahci", "sd_mod", "sg", "loop"},
+	{"xhci_pci", "usb_storage", "uas"},
 	// device-mapper and the crypto LUKS uses
-	"dm_mod", "dm_crypt", "xts", "aesni_intel", "essiv", "cbc",
-	"af_alg", "algif_skcipher", "algif_hash", "crc32c_generic",
+	{"dm_mod", "dm_crypt", "xts", "aesni_intel", "essiv", "cbc",
+		"af_alg", "algif_skcipher", "algif_hash", "crc32c_generic"},
 	// filesystems
-	"ext4", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "exfat",
+	{"ext4", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "exfat"},
 	// HID: uhid for emulated devices; usbhid and hid-generic bind them
-	"uhid", "usbhid", "hid_generic",
+	{"uhid", "usbhid", "hid_generic"},
 }
 
 // guestTool is a host binary put into the initramfs.
@@ -70,7 +73,10 @@ mount -t tmpfs -o mode=755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 stamp() { read up _ < /proc/uptime; echo "vmtest: $1 at ${up}s"; }
 stamp "init started"
-while read -r m; do insmod "$m" 2>/dev/null; done < /etc/vmtest/modules
+for g in /etc/vmtest/modules.*; do
+	(while read -r m; do insmod "$m" 2>/dev/null; done < $g) &
+done
+wait
 stamp "modules loaded"
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ` + shareTag + ` ` + guestShare + `; then
 	echo "` + markerError + `cannot mount the 9p share"; poweroff -f
@@ -78,7 +84,14 @@ fi
 ln -sf /proc/self/mounts /etc/mtab
 /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null
 udevadm trigger --action=add --type=subsystems
-udevadm trigger --action=add --type=devices
+# Coldplug only what tests look at: the hundred-odd tty, acpi, cpu and
+# memory devices would cost seconds of emulated rule processing at every
+# boot. Devices plugged later get the full treatment from udevd anyway.
+udevadm trigger --action=add --type=devices --subsystem-match=block \
+	--subsystem-match=misc --subsystem-match=hidraw --subsystem-match=hid \
+	--subsystem-match=usb --subsystem-match=scsi --subsystem-match=scsi_disk \
+	--subsystem-match=scsi_device --subsystem-match=scsi_generic \
+	--subsystem-match=scsi_host --subsystem-match=bsg --subsystem-match=virtio-ports
 udevadm settle --timeout=60
 stamp "udev settled"
 echo ` + markerBegin + `
@@ -94,7 +107,7 @@ type initramfsInputs struct {
 	udev    string            // unpacked udev package
 	files   map[string]string // archive path -> host file
 	links   map[string]string // archive path -> symlink target
-	modules []string          // archive paths of .ko files, load order
+	modules [][]string        // archive paths of .ko files, load order, per group
 }
 
 func gatherInitramfs(kernel, udev string) (*initramfsInputs, error) {
@@ -171,27 +184,31 @@ func gatherInitramfs(kernel, udev string) (*initramfsInputs, error) {
 			in.files[strings.TrimPrefix(l, "/")] = l
 		}
 	}
-	// Modules, dependencies first, each once.
-	seen := map[string]bool{}
-	for _, m := range guestModules {
-		out, err := runQuiet("modprobe", "-d", kernel, "-S", KernelVersion, "--show-depends", m)
-		if err != nil {
-			return nil, fmt.Errorf("vmtest: module %s not in %s: %s", m, KernelPackage, lastLine(out))
-		}
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) < 2 || f[0] != "insmod" {
-				continue // "builtin x"
+	// Modules, dependencies first, each once per group.
+	for _, group := range guestModules {
+		var chain []string
+		seen := map[string]bool{}
+		for _, m := range group {
+			out, err := runQuiet("modprobe", "-d", kernel, "-S", KernelVersion, "--show-depends", m)
+			if err != nil {
+				return nil, fmt.Errorf("vmtest: module %s not in %s: %s", m, KernelPackage, lastLine(out))
 			}
-			rel, err := filepath.Rel(kernel, f[1])
-			if err != nil || seen[rel] {
-				continue
+			sc := bufio.NewScanner(bytes.NewReader(out))
+			for sc.Scan() {
+				f := strings.Fields(sc.Text())
+				if len(f) < 2 || f[0] != "insmod" {
+					continue // "builtin x"
+				}
+				rel, err := filepath.Rel(kernel, f[1])
+				if err != nil || seen[rel] {
+					continue
+				}
+				seen[rel] = true
+				in.files[rel] = f[1]
+				chain = append(chain, "/"+rel)
 			}
-			seen[rel] = true
-			in.files[rel] = f[1]
-			in.modules = append(in.modules, "/"+rel)
 		}
+		in.modules = append(in.modules, chain)
 	}
 	for _, name := range []string{"modules.builtin", "modules.builtin.modinfo", "modules.order"} {
 		p := filepath.Join(kernel, "lib/modules", KernelVersion, name)
@@ -217,7 +234,9 @@ func (in *initramfsInputs) key() (string, error) {
 	for _, k := range sortedKeys(in.links) {
 		h.str(k + " -> " + in.links[k])
 	}
-	h.str(strings.Join(in.modules, "\n"))
+	for _, g := range in.modules {
+		h.str(strings.Join(g, "\n"))
+	}
 	return sum(), nil
 }
 
@@ -288,12 +307,14 @@ func (in *initramfsInputs) build(dst string) error {
 	}
 	entries = append(entries,
 		cpioEntry{Name: "init", Mode: 0o755, Data: []byte(initScript)},
-		cpioEntry{Name: "etc/vmtest/modules", Mode: 0o644, Data: []byte(strings.Join(in.modules, "\n") + "\n")},
 		cpioEntry{Name: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
 		cpioEntry{Name: "etc/group", Mode: 0o644, Data: []byte(guestGroups)},
 		cpioEntry{Name: "dev/console", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, DevMajor: 5, DevMinor: 1},
 		cpioEntry{Name: "dev/null", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o666, DevMajor: 1, DevMinor: 3},
 	)
+	for i, g := range in.modules {
+		entries = append(entries, cpioEntry{Name: fmt.Sprintf("etc/vmtest/modules.%d", i), Mode: 0o644, Data: []byte(strings.Join(g, "\n") + "\n")})
+	}
 	for _, d := range []string{"proc", "sys", "run", "tmp", "root", "mnt", strings.TrimPrefix(guestShare, "/")} {
 		entries = append(entries, cpioEntry{Name: d, Mode: fs.ModeDir | 0o755})
 	}
