@@ -356,6 +356,51 @@ func TestGuestE2EAmbiguous(t *testing.T) {
 	}
 }
 
+// TestGuestE2EImage: the whole chain on a plain image file (the demo
+// case): unlock attaches it, mounts, lock undoes everything, including
+// the loop device.
+func TestGuestE2EImage(t *testing.T) {
+	vmtest.Guest(t)
+	keyFile := filepath.Join(t.TempDir(), "image.key")
+	if err := os.WriteFile(keyFile, []byte("image key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "drive.img")
+	os.WriteFile(img, nil, 0o600)
+	os.Truncate(img, 32<<20)
+	e2eMust(t, "cryptsetup", "luksFormat", "-q", "--batch-mode", "--type", "luks2", "--key-file", keyFile,
+		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", img)
+	e2eMust(t, "cryptsetup", "open", "--key-file", keyFile, img, "e2e-img-prep")
+	e2eMust(t, "mkfs.ext4", "-q", "/dev/mapper/e2e-img-prep")
+	e2eMust(t, "cryptsetup", "close", "e2e-img-prep")
+	loopsBefore := e2eMust(t, "losetup", "-a")
+
+	target := "/srv/image"
+	for i := 0; i < 2; i++ {
+		if out, code := e2eRun(t, "extdrive", "unlock", "--key-file", keyFile, "--mount", target, "--create", img); code != 0 {
+			t.Fatalf("unlock #%d of an image file: exit %d\n%s", i+1, code, out)
+		}
+	}
+	if n := strings.Count(readFile(t, "/proc/self/mountinfo"), " "+target+" "); n != 1 {
+		t.Errorf("%d mounts at %s after two unlocks, want 1", n, target)
+	}
+	if out, code := e2eRun(t, "extdrive", "status", img); code != 0 || !strings.Contains(out, "mounted at "+target) {
+		t.Errorf("status of the image: exit %d\n%s", code, out)
+	}
+	if out, code := e2eRun(t, "extdrive", "lock", img); code != 0 {
+		t.Fatalf("lock of the image: exit %d\n%s", code, out)
+	}
+	if mountLine(t, target) != "" {
+		t.Errorf("%s still mounted after lock", target)
+	}
+	if left := dmLeft(t); left != "" {
+		t.Errorf("dmsetup ls after lock: %s", left)
+	}
+	if after := e2eMust(t, "losetup", "-a"); after != loopsBefore {
+		t.Errorf("loop devices after lock:\n%s\nbefore:\n%s", after, loopsBefore)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
