@@ -28,9 +28,15 @@ func (e *BusyError) Error() string {
 	if len(e.Holders) == 0 {
 		return ErrBusy.Error() + " (no holding process found: another mount namespace, a loop device or swap file may hold it)"
 	}
-	hs := make([]string, len(e.Holders))
+	// A whole desktop session can hold a mount; the line stays readable.
+	const show = 8
+	var hs []string
 	for i, h := range e.Holders {
-		hs[i] = h.String()
+		if i == show {
+			hs[show-1] += fmt.Sprintf(" and %d more", len(e.Holders)-show)
+			break
+		}
+		hs = append(hs, h.String())
 	}
 	return fmt.Sprintf("%v: held by pid %s; stop those processes (or cd out of it) and retry", ErrBusy, strings.Join(hs, ", pid "))
 }
