@@ -47,7 +47,10 @@ func Decide(c *config.Config, h *History, drive string, now time.Time) Decision 
 		d.Due, d.Reason = true, fmt.Sprintf("%s has no good copy yet", drive)
 	case !d.ClockSuspect && !now.Before(dueAt(c.Schedule.Period, last.End)):
 		d.Due, d.Reason = true, fmt.Sprintf("last good copy on %s is older than the %s period", last.End.Format(time.DateOnly), c.Schedule.Period)
-	case d.Turn == drive:
+	case d.Turn == drive && lastGoodAny(h).Drive != drive:
+		// The drive that took the newest copy is never due by turn alone:
+		// with a single configured drive it would otherwise copy on every
+		// plug-in instead of once a period.
 		d.Due, d.Reason = true, fmt.Sprintf("it is %s's turn (%s order)", drive, c.Schedule.Order)
 	default:
 		d.Reason = fmt.Sprintf("not due: last good copy on %s; it is %s's turn", last.End.Format(time.DateOnly), d.Turn)

@@ -160,3 +160,28 @@ func TestDecideWeeklyPeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideSingleDrive: with one drive it is always that drive's turn,
+// so only the period may make it due, or every plug-in would copy.
+func TestDecideSingleDrive(t *testing.T) {
+	for _, order := range []config.Order{config.OrderAlternate, config.OrderRoundRobin} {
+		c := testConfig(order, "A")
+		h := &History{}
+		if d := Decide(c, h, "A", day("2026-03-01 10:00")); !d.Due {
+			t.Errorf("%s: first plug-in not due: %s", order, d.Reason)
+		}
+		record(h, "A", day("2026-03-01 10:00"), true)
+		for _, tc := range []struct {
+			at  string
+			due bool
+		}{
+			{"2026-03-01 14:00", false},
+			{"2026-03-20 10:00", false},
+			{"2026-04-01 12:00", true},
+		} {
+			if d := Decide(c, h, "A", day(tc.at)); d.Due != tc.due {
+				t.Errorf("%s at %s: due = %v (%s), want %v", order, tc.at, d.Due, d.Reason, tc.due)
+			}
+		}
+	}
+}
