@@ -223,9 +223,16 @@ func (r *runner) buildGuestFiles(ctx context.Context, share, initrd string) erro
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("vmtest: go test -c -tags vmguest: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(testBin); err != nil {
+	// go test caches a passing result keyed on the files the test opened.
+	// The guest tests (and Commands) are built by a child process, so
+	// their sources are not among them; opening the freshly built binary
+	// from a per-run directory makes every result uncacheable instead of
+	// wrongly cached after a *_vm_test.go change.
+	f, err := os.Open(testBin)
+	if err != nil {
 		return fmt.Errorf("vmtest: go test -c produced no binary (no test files with the vmguest tag?): %w", err)
 	}
+	f.Close()
 	bins := []string{testBin}
 	for name, pkg := range r.opts.Commands {
 		out := filepath.Join(share, "bin", name)
