@@ -180,6 +180,9 @@ Type=oneshot
 # Stay active while the drive is plugged in, so the change events udev
 # sends for the drive during and after the job do not start it again.
 RemainAfterExit=yes
+# 22: the drive plugged in is not due. That is a normal outcome, not a
+# failure that should start the OnFailure= unit.
+SuccessExitStatus=22
 ExecStart=` + o.Exec + ` --config ` + o.ConfigPath + ` rotate %I
 TimeoutStartSec=infinity
 TimeoutStopSec=5min

@@ -131,6 +131,11 @@ func TestPlanRule(t *testing.T) {
 	if diff := cmp.Diff(want, rules); diff != "" {
 		t.Errorf("udev rules (-want +got):\n%s", diff)
 	}
+	// rotate exits 22 when the drive plugged in is not due; systemd must
+	// not count that as a failure and start the OnFailure= unit.
+	if unit := string(files[1].Data); !strings.Contains(unit, "\nSuccessExitStatus=22\n") {
+		t.Errorf("job unit lacks SuccessExitStatus=22:\n%s", unit)
+	}
 }
 
 func TestPlanRejects(t *testing.T) {
