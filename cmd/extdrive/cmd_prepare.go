@@ -122,6 +122,14 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 	if err != nil {
 		return err
 	}
+	if !f.noConfig {
+		// Before the questions: a name clash or a broken config is found
+		// now, not after the passphrase was typed. Prepare checks again.
+		probe := config.Drive{Name: f.name, UUID: "00000000-0000-4000-8000-000000000000", Key: "/check.key"}
+		if _, err := provision.AddToConfig(a.configPath, []config.Drive{probe}, true); err != nil {
+			return err
+		}
+	}
 	info, err := provision.Inspect(ctx, disk, &provision.InspectOptions{MinSize: int64(f.minSize)})
 	if err != nil {
 		return err
@@ -137,6 +145,9 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 	if !f.yes {
 		fmt.Fprintf(a.stdout, "All data on %s will be lost. Type %s to erase it: ", disk, info.Name)
 		line, _ := in.ReadString('\n')
+		if !isTerminalIn(a) {
+			fmt.Fprintln(a.stdout) // the answer came from a pipe: end the prompt's line
+		}
 		line = strings.TrimSpace(line)
 		if line != info.Name && line != disk {
 			clear(pass)

@@ -42,3 +42,17 @@ func TestPrepareRefusesBadInput(t *testing.T) {
 		t.Error("the image was written to")
 	}
 }
+
+func TestPrepareConfigCheckedFirst(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(cfg, []byte("[[source]]\npath = \"/srv\"\n[[drive]]\nname = \"A\"\nuuid = \"0b0e2a77-1111-4222-8333-944455556666\"\nkey = \"prompt\"\n"), 0o600)
+	// The name clash is reported before the disk is even looked at.
+	code, _, errOut := runCLI(t, "", "--config", cfg, "prepare", "--name", "A", "--key-file", "/a.key", "/dev/sdzz9")
+	if code != exitDuplicate || !strings.Contains(errOut, `drive name "A" is already used`) {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	os.WriteFile(cfg, []byte("[[source]\n"), 0o600)
+	if code, _, errOut = runCLI(t, "", "--config", cfg, "prepare", "--name", "B", "--key-file", "/a.key", "/dev/sdzz9"); code != exitConfig {
+		t.Errorf("broken config: exit %d, stderr %q", code, errOut)
+	}
+}
