@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/extdrive/extdrive/luksdrive"
 	"github.com/extdrive/extdrive/luksdrive/config"
+	"github.com/extdrive/extdrive/luksdrive/rotate"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -20,22 +22,34 @@ func newStatusCmd(a *app) *cobra.Command {
 		Long: `Status reports, for each drive named (or every drive in the configuration
 file when none is named): present or not, unlocked (mapping name), mounted
 (where, with which options, and whether they meet the policy) and free
-space. It never reads a key and never changes anything.`,
+space. With no drive named it also shows the rotation: where each drive is
+(here or away), its last good copy, which drive is due next and when, and
+the last failure. It never reads a key and never changes anything.`,
 		Example: `  extdrive status
   extdrive status --json UUID=6c1d7a52-3b0e-4f7e-8a91-d4c2e5f60b18`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), a, asJSON, args)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per drive")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"drives": [...], "rotation": {...}} as JSON`)
 	return cmd
 }
 
+// statusJSON is the shape of status --json. Rotation is present only when
+// the drives come from the configuration file.
+type statusJSON struct {
+	Drives   []*luksdrive.Status  `json:"drives"`
+	Rotation *rotate.StatusReport `json:"rotation,omitempty"`
+}
+
 func runStatus(ctx context.Context, a *app, asJSON bool, args []string) error {
-	var drives []*luksdrive.Drive
+	var (
+		drives []*luksdrive.Drive
+		cfg    *config.Config
+	)
 	if len(args) == 0 {
-		cfg, err := config.Load(a.configPath)
-		if err != nil {
+		var err error
+		if cfg, err = config.Load(a.configPath); err != nil {
 			return fmt.Errorf("no drive named and %w", err)
 		}
 		for i := range cfg.Drives {
@@ -49,21 +63,32 @@ func runStatus(ctx context.Context, a *app, asJSON bool, args []string) error {
 		}
 		drives = append(drives, d)
 	}
-	out := make([]*luksdrive.Status, 0, len(drives))
+	out := statusJSON{Drives: make([]*luksdrive.Status, 0, len(drives))}
 	for _, d := range drives {
 		s, err := luksdrive.GetStatus(ctx, d)
 		if err != nil {
 			return err
 		}
-		out = append(out, s)
+		out.Drives = append(out.Drives, s)
+	}
+	if cfg != nil {
+		rep, err := rotate.Report(ctx, cfg, time.Now())
+		if err != nil {
+			return err
+		}
+		out.Rotation = rep
 	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	for _, s := range out {
+	for _, s := range out.Drives {
 		fmt.Fprintln(a.stdout, statusLine(s))
+	}
+	if out.Rotation != nil {
+		fmt.Fprintln(a.stdout)
+		return out.Rotation.WriteText(a.stdout, cfg)
 	}
 	return nil
 }

@@ -49,23 +49,32 @@ func TestStatusCommand(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "", "status", "--json", f.img, "UUID="+fixtureUUID)
-	var got []luksdrive.Status
+	var got statusJSON
 	if err := json.Unmarshal([]byte(out), &got); code != exitOK || err != nil {
 		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
 	}
-	want := []luksdrive.Status{
+	want := []*luksdrive.Status{
 		{Spec: f.img, Present: true, Device: f.img, LUKSUUID: fixtureUUID},
 		// The image is not a block device: a UUID lookup cannot see it.
 		{Spec: "UUID=" + fixtureUUID},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("status --json (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, got.Drives); diff != "" || got.Rotation != nil {
+		t.Errorf("status --json (-want +got):\n%s\nrotation: %+v (want none for named drives)", diff, got.Rotation)
 	}
 
 	// No drive named: every configured drive.
+	// No drive named: every configured drive, then the rotation.
 	code, out, _ = runCLI(t, "", "--config", cfg, "status")
-	if code != exitOK || out != "offsite-A (UUID=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9): absent\n" {
+	lines := strings.Split(out, "\n")
+	if code != exitOK || len(lines) < 4 || lines[0] != "offsite-A (UUID=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9): absent" ||
+		lines[1] != "" || !strings.HasPrefix(lines[2], "DRIVE ") || !strings.HasPrefix(lines[3], "offsite-A ") {
 		t.Errorf("status from config: exit %d, %q", code, out)
+	}
+	code, out, _ = runCLI(t, "", "--config", cfg, "status", "--json")
+	got = statusJSON{}
+	if err := json.Unmarshal([]byte(out), &got); code != exitOK || err != nil || got.Rotation == nil ||
+		len(got.Rotation.Drives) != 1 || got.Rotation.Drives[0].Name != "offsite-A" || got.Rotation.Next != "offsite-A" {
+		t.Errorf("status --json from config: exit %d, %v, %q", code, err, out)
 	}
 	code, out, _ = runCLI(t, "", "--config", cfg, "status", "offsite-A")
 	if code != exitOK || !strings.HasPrefix(out, "offsite-A") {
