@@ -1,6 +1,7 @@
 package crypttab
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -309,6 +310,25 @@ func TestEscapeRoundTrip(t *testing.T) {
 		}
 		if strings.ContainsAny(Escape(s), " \t\n") {
 			t.Errorf("Escape(%q) = %q still has a blank", s, Escape(s))
+		}
+	}
+}
+
+// BenchmarkImport maps every crypttab/fstab fixture pair once per op.
+func BenchmarkImport(b *testing.B) {
+	type pair struct{ ct, fs []byte }
+	var pairs []pair
+	for _, n := range []string{"seed-002", "seed-003-filled", "broken"} {
+		ct, _ := os.ReadFile(filepath.Join(fixtures, n+".crypttab"))
+		fs, _ := os.ReadFile(filepath.Join(fixtures, n+".fstab"))
+		pairs = append(pairs, pair{ct, fs})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range pairs {
+			if _, err := Import(bytes.NewReader(p.ct), bytes.NewReader(p.fs), nil); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
