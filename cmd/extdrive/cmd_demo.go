@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,6 +169,9 @@ type demo struct {
 	loops   []string // attached loop devices, in attach order
 	exe     string
 	cfgPath string
+	// log is for the library calls made in this process; its lines would
+	// repeat the demo's own, so it shows only warnings unless --verbose.
+	log *slog.Logger
 }
 
 func runDemo(ctx context.Context, a *app, dir string, keep, led bool) (err error) {
@@ -190,7 +194,10 @@ func runDemo(ctx context.Context, a *app, dir string, keep, led bool) (err error
 	if err != nil {
 		return err
 	}
-	d := &demo{a: a, exe: exe}
+	d := &demo{a: a, exe: exe, log: a.log}
+	if !a.verbose {
+		d.log = newLogger(a.stderr, false, true)
+	}
 	if dir == "" {
 		if d.dir, err = os.MkdirTemp("", "extdrive-demo-"); err != nil {
 			return err
@@ -208,6 +215,10 @@ func runDemo(ctx context.Context, a *app, dir string, keep, led bool) (err error
 	defer func() {
 		// Cleanup must run to the end even after Ctrl-C cancelled ctx.
 		err = errors.Join(err, d.cleanup(context.WithoutCancel(ctx), keep))
+		if err == nil {
+			fmt.Fprintln(a.stdout, "\nDone. On your machine: extdrive prepare --name NAME --key-stick LABEL=… /dev/sdX for each drive,")
+			fmt.Fprintln(a.stdout, "add your [[source]] directories to the config, then extdrive install to run the job on insertion.")
+		}
 	}()
 	return d.run(ctx, led)
 }
@@ -283,7 +294,7 @@ func (d *demo) run(ctx context.Context, led bool) error {
 			Name: name, Passphrase: pass, KeyStick: "UUID=" + stick.UUID,
 			HeaderDir: d.path("headers"), MinSize: 32 << 20,
 			KDF:    provision.KDF{Type: "pbkdf2", Iterations: 1000},
-			Logger: d.a.log,
+			Logger: d.log,
 			Confirm: func(info *provision.DeviceInfo) error {
 				if info.Name != disk {
 					return fmt.Errorf("%w: %s is %s, not the loop device the demo attached", provision.ErrNotConfirmed, devs[i], info.Name)
@@ -316,9 +327,12 @@ func (d *demo) run(ctx context.Context, led bool) error {
 	if err := config.WriteFileAtomic(d.cfgPath, text, 0o600); err != nil {
 		return err
 	}
-	if _, err := d.extdrive(ctx, "config", "check"); err != nil {
+	// config check prints the whole effective configuration; the file
+	// itself is the interesting part, and --keep keeps it.
+	if _, err := d.extdriveTo(ctx, io.Discard, "config", "check"); err != nil {
 		return err
 	}
+	d.say("$ extdrive config check: valid (two drives, one source, snapshot mode, monthly, alternate order)")
 
 	d.heading("$ extdrive rotate offsite-a   (no copy yet, so it is due: copy, then lock)")
 	if _, err := d.extdrive(ctx, "rotate", "offsite-a"); err != nil {
@@ -390,12 +404,12 @@ func (d *demo) showSnapshots(ctx context.Context, cfg *config.Config, cd *config
 	}
 	ld.ReadOnly = true
 	ld.MountPoint = d.path("inspect", cd.Name)
-	st, err := luksdrive.Ensure(ctx, ld, &luksdrive.EnsureOptions{CreateMountPoint: true, Logger: d.a.log})
+	st, err := luksdrive.Ensure(ctx, ld, &luksdrive.EnsureOptions{CreateMountPoint: true, Logger: d.log})
 	if err != nil {
 		return err
 	}
 	listErr := d.listSnapshots(cfg, st.MountPoint)
-	relErr := luksdrive.Release(context.WithoutCancel(ctx), ld, &luksdrive.ReleaseOptions{Logger: d.a.log})
+	relErr := luksdrive.Release(context.WithoutCancel(ctx), ld, &luksdrive.ReleaseOptions{Logger: d.log})
 	if relErr == nil {
 		d.say("%s locked again", cd.Name)
 	}
@@ -426,7 +440,8 @@ func (d *demo) listSnapshots(cfg *config.Config, mnt string) error {
 	if err != nil {
 		return err
 	}
-	d.say("run history kept on the drive (%s):", rotate.DriveHistoryPath("")[1:])
+	rel, _ := filepath.Rel(mnt, rotate.DriveHistoryPath(mnt))
+	d.say("run history kept on the drive (%s):", rel)
 	for _, r := range h.Runs {
 		result := "ok"
 		if !r.OK {
@@ -441,6 +456,11 @@ func (d *demo) listSnapshots(cfg *config.Config, mnt string) error {
 // would type it, its output going straight to the user. It returns the
 // exit code; a non-zero one is an error carrying that code.
 func (d *demo) extdrive(ctx context.Context, args ...string) (int, error) {
+	return d.extdriveTo(ctx, d.a.stdout, args...)
+}
+
+// extdriveTo is extdrive with the child's stdout going to stdout.
+func (d *demo) extdriveTo(ctx context.Context, stdout io.Writer, args ...string) (int, error) {
 	argv := []string{"--config", d.cfgPath}
 	switch {
 	case d.a.verbose:
@@ -450,7 +470,7 @@ func (d *demo) extdrive(ctx context.Context, args ...string) (int, error) {
 	}
 	argv = append(argv, args...)
 	c := exec.CommandContext(ctx, d.exe, argv...)
-	c.Stdout, c.Stderr = d.a.stdout, d.a.stderr
+	c.Stdout, c.Stderr = stdout, d.a.stderr
 	// The demo is the user here: the child must not think it is already
 	// the job's private-namespace re-exec.
 	c.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, rotate.PrivateNamespaceEnv+"=") })
@@ -525,7 +545,7 @@ func (d *demo) cleanup(ctx context.Context, keep bool) error {
 	})
 	slices.SortFunc(mounts, func(x, y *mountinfo.Info) int { return len(y.Mountpoint) - len(x.Mountpoint) })
 	for _, m := range mounts {
-		if err := luksdrive.Unmount(ctx, m.Mountpoint, &luksdrive.UnmountOptions{Logger: d.a.log}); err != nil {
+		if err := luksdrive.Unmount(ctx, m.Mountpoint, &luksdrive.UnmountOptions{Logger: d.log}); err != nil {
 			errs = append(errs, err)
 			continue
 		}

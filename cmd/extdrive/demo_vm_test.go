@@ -3,11 +3,13 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,4 +144,55 @@ func demoAttach(t *testing.T, img string) string {
 	dev := strings.TrimSpace(demoSh(t, "losetup", "--find", "--show", "--partscan", "--read-only", img))
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
 	return dev
+}
+
+// TestGuestDemoInterrupted sends the demo SIGINT (Ctrl-C) as the first
+// rotation starts: it must stop with a non-zero exit and still remove
+// every mapping, mount, loop device and its work directory.
+func TestGuestDemoInterrupted(t *testing.T) {
+	vmtest.Guest(t)
+	loopsBefore := demoSh(t, "losetup", "-a")
+	work := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command("extdrive", "demo", "--dir", work)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	sent := false
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if !sent && strings.Contains(line, "msg=copying") {
+			// The job is copying onto the unlocked, mounted drive.
+			cmd.Process.Signal(syscall.SIGINT)
+			sent = true
+		}
+	}
+	err = cmd.Wait()
+	t.Logf("extdrive demo, SIGINT while copying:\n%s", out.String())
+	if !sent {
+		t.Fatal("the demo never started copying")
+	}
+	if err == nil {
+		t.Error("the interrupted demo exited 0")
+	}
+	if ls := demoSh(t, "dmsetup", "ls"); !strings.Contains(ls, "No devices found") {
+		t.Errorf("mappings left after the interrupted demo:\n%s", ls)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), work) {
+		t.Errorf("mounts left under %s:\n%s", work, mi)
+	}
+	if after := demoSh(t, "losetup", "-a"); after != loopsBefore {
+		t.Errorf("loop devices after the interrupted demo:\n%s\nbefore:\n%s", after, loopsBefore)
+	}
+	if _, err := os.Lstat(work); err == nil {
+		t.Errorf("%s still exists after the interrupted demo", work)
+	}
 }
