@@ -24,7 +24,7 @@ func Example() {
 		}
 	}
 	// Output:
-	// /etc/crypttab:1 mapped 
+	// /etc/crypttab:1 mapped
 	//   drive extbackup uuid=9b2e4f71-6c3d-4a8e-b5f0-1d7c3e9a2b64 key=/root/exthdd.key mount=/extbackup sync=true timeout=10s
 	// /etc/crypttab:2 skipped swap: not a LUKS drive (option swap)
 	// /etc/fstab:1 mapped mount point /extbackup of drive "extbackup"
