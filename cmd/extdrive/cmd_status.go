@@ -53,7 +53,11 @@ func runStatus(ctx context.Context, a *app, asJSON bool, args []string) error {
 			return fmt.Errorf("no drive named and %w", err)
 		}
 		for i := range cfg.Drives {
-			drives = append(drives, driveFromConfig(&cfg.Drives[i]))
+			d, err := cfg.Drives[i].LuksDrive()
+			if err != nil {
+				return err
+			}
+			drives = append(drives, d)
 		}
 	}
 	for _, arg := range args {

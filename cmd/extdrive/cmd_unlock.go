@@ -205,26 +205,11 @@ func resolveDrive(a *app, arg string) (*luksdrive.Drive, *config.Drive, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%q is not a device, an image file, UUID=/LABEL=, or a %w %s", arg, rotate.ErrUnknownDrive, a.configPath)
 	}
-	return driveFromConfig(cd), cd, nil
-}
-
-// driveFromConfig builds the library's Drive from a configured one; the
-// key is filled in by the caller (it may need a prompt).
-func driveFromConfig(cd *config.Drive) *luksdrive.Drive {
-	d := &luksdrive.Drive{
-		Name:        cd.Name,
-		Device:      cd.Spec(),
-		MappingName: cd.Mapping,
-		MountPoint:  cd.MountPoint,
-		Policy:      luksdrive.MountPolicy{Sync: cd.Sync, NoAtime: true, NoDirAtime: true},
+	d, err := cd.LuksDrive()
+	if err != nil {
+		return nil, nil, err
 	}
-	if cd.NoAtime != nil {
-		d.Policy.NoAtime = *cd.NoAtime
-	}
-	if cd.NoDirAtime != nil {
-		d.Policy.NoDirAtime = *cd.NoDirAtime
-	}
-	return d
+	return d, cd, nil
 }
 
 // policyFlags are the mount policy options shared by unlock and mount.
