@@ -43,6 +43,14 @@ func readKeyFromDevice(ctx context.Context, k *Key, log *slog.Logger) ([]byte, e
 		// FAT has no permission bits; make files owner-only so the mode
 		// check below does not refuse every key on a FAT stick.
 		data = "fmask=0177,dmask=0077"
+	// A read-only mount still replays a dirty journal onto the device;
+	// reading a key must not write to the stick.
+	case "ext3", "ext4":
+		data = "noload"
+	case "xfs":
+		data = "norecovery"
+	case "btrfs":
+		data = "nologreplay"
 	}
 
 	base := "/run"
