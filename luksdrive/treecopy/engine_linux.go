@@ -494,7 +494,7 @@ func (e *engine) finishDir(d *dirNode) {
 	// mirror) costs one fstat instead of four metadata calls. Its ctime
 	// postdates any xattr change in the source, as in fixFile.
 	upToDate := !d.fresh && unix.Fstat(d.dst, &cur) == nil && cur.Mode == d.st.Mode &&
-		cur.Uid == d.st.Uid && cur.Gid == d.st.Gid && cur.Mtim == d.st.Mtim && !tsAfter(d.st.Ctim, cur.Ctim)
+		cur.Uid == d.st.Uid && cur.Gid == d.st.Gid && cur.Mtim == d.st.Mtim && tsBefore(d.st.Ctim, cur.Ctim)
 	if !upToDate {
 		if err := e.setMetaX(d.dst, d.src, -1, "", -1, "", &d.st, d.rel, !d.fresh, false); err != nil {
 			e.fail(err)
@@ -575,7 +575,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 		// The previous copy's ctime is when a snapshot last linked it; a
 		// later source ctime means xattrs or ACLs may have changed under
 		// the same mtime, so copy rather than share a stale inode.
-		if fstatat(d.prev, name, &pst) == nil && pst.Mode&unix.S_IFMT == unix.S_IFREG && unchanged(st, &pst) && !tsAfter(st.Ctim, pst.Ctim) {
+		if fstatat(d.prev, name, &pst) == nil && pst.Mode&unix.S_IFMT == unix.S_IFREG && unchanged(st, &pst) && tsBefore(st.Ctim, pst.Ctim) {
 			err := retry(func() error { return unix.Linkat(d.prev, name, d.dst, name, 0) })
 			switch err {
 			case nil:
@@ -903,7 +903,7 @@ func (e *engine) fixFile(d *dirNode, name string, st, dst *unix.Stat_t) error {
 	// Any change to the source's xattrs or ACLs bumps its ctime past the
 	// moment this copy was last written, so only then are the (costly)
 	// xattr lists compared.
-	if !e.warnedKey("xattr-unsupported") && tsAfter(st.Ctim, dst.Ctim) {
+	if !e.warnedKey("xattr-unsupported") && !tsBefore(st.Ctim, dst.Ctim) {
 		if n, err := unix.Llistxattr(fdPath(d.src, name), nil); err == nil && n > 0 {
 			xattrs = true
 		} else if n, err := unix.Llistxattr(fdPath(d.dst, name), nil); err == nil && n > 0 {
@@ -921,8 +921,10 @@ func (e *engine) fixFile(d *dirNode, name string, st, dst *unix.Stat_t) error {
 	return e.setMetaX(fd, -1, d.src, name, -1, "", st, rel, true, false)
 }
 
-func tsAfter(a, b unix.Timespec) bool {
-	return a.Sec > b.Sec || a.Sec == b.Sec && a.Nsec > b.Nsec
+// tsBefore compares ctimes strictly: the kernel stamps them from a coarse
+// clock, so equal ctimes may hide a change made in the same tick.
+func tsBefore(a, b unix.Timespec) bool {
+	return a.Sec < b.Sec || a.Sec == b.Sec && a.Nsec < b.Nsec
 }
 
 func (e *engine) warnedKey(k string) bool {
