@@ -22,6 +22,7 @@ import (
 type prepareFlags struct {
 	name, label    string
 	keyStick       string
+	formatStick    string
 	keyFile        string
 	headerDir      string
 	mountPoint     string
@@ -87,6 +88,7 @@ command is shown before it runs; the first failure stops everything.`,
 	fl.StringVar(&f.name, "name", "", "drive name in the configuration (required)")
 	fl.StringVar(&f.label, "label", "", "ext4 label, at most 16 bytes (default: the name)")
 	fl.StringVar(&f.keyStick, "key-stick", "", "the key stick's filesystem: UUID=…, LABEL=… or /dev/…")
+	fl.StringVar(&f.formatStick, "format-stick", "", "make an ext4 filesystem with this `LABEL` on a blank --key-stick /dev/… first")
 	fl.StringVar(&f.keyFile, "key-file", "", "key file to create: path on the stick (default /extdrive/NAME.key), or an absolute host path without --key-stick")
 	fl.StringVar(&f.headerDir, "header-dir", defaultHeaderDir, "directory for the LUKS header backup")
 	fl.StringVar(&f.mountPoint, "mount-point", "", "mount point in the configuration (default /run/extdrive/NAME)")
@@ -104,6 +106,9 @@ func (s *prepareFlags) validate() error {
 	}
 	if s.keyStick == "" && s.keyFile == "" {
 		return usagef("say where the key file goes: --key-stick LABEL=… (recommended) or --key-file /absolute/path")
+	}
+	if s.formatStick != "" && !strings.HasPrefix(s.keyStick, "/dev/") {
+		return usagef("--format-stick needs --key-stick /dev/… (the blank stick has no UUID or label yet)")
 	}
 	if s.keyStick == "" && !filepath.IsAbs(s.keyFile) {
 		return usagef("--key-file %q without --key-stick must be an absolute path on this host", s.keyFile)
@@ -135,6 +140,10 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 		return err
 	}
 	describeDisk(a.stdout, info)
+	if f.formatStick != "" {
+		// The stick's checks run inside Prepare; show it as Prepare sees it.
+		fmt.Fprintf(a.stdout, "The blank key stick %s gets a new ext4 filesystem labelled %s.\n", f.keyStick, f.formatStick)
+	}
 	in := bufio.NewReader(a.stdin)
 	var pass []byte
 	if f.passphraseFile != "" {
@@ -164,10 +173,13 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 
 	opts := &provision.PrepareOptions{
 		Name: f.name, Label: f.label, Passphrase: pass,
-		KeyStick: f.keyStick, KeyFile: f.keyFile, HeaderDir: f.headerDir,
+		KeyStick: f.keyStick, FormatStick: f.formatStick, KeyFile: f.keyFile, HeaderDir: f.headerDir,
 		MountPoint: f.mountPoint, MinSize: int64(f.minSize), KDF: kdf, Logger: a.log,
 		Confirm: func(now *provision.DeviceInfo) error {
 			// Asked above; make sure it is still the same disk.
+			if now.Stick != nil {
+				describeDisk(a.stdout, now.Stick)
+			}
 			if now.Name != info.Name || now.Size != info.Size || now.Serial != info.Serial {
 				return fmt.Errorf("%w: %s changed since it was shown (now %s, %d bytes); run again", provision.ErrNotConfirmed, disk, now.Name, now.Size)
 			}

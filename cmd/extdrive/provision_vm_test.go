@@ -77,14 +77,6 @@ func TestGuestProvisionPrepareRotate(t *testing.T) {
 	work := t.TempDir()
 	disk := e2ePlug(t, ctx, m, "provdisk", provBlank(t, m, "disk.img", 160<<20))
 	stick := e2ePlug(t, ctx, m, "provstick", provBlank(t, m, "stick.img", 16<<20))
-	// The user's one manual step: a filesystem on the blank stick.
-	e2eMust(t, "mkfs.ext4", "-q", "-F", "-L", "PROVKEYS", stick)
-	e2eRun(t, "udevadm", "settle")
-	stickFS, err := probe.Device(stick)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	src := filepath.Join(work, "src")
 	os.MkdirAll(src, 0o755)
 	for i := range 3 {
@@ -97,13 +89,19 @@ func TestGuestProvisionPrepareRotate(t *testing.T) {
 	// Typed confirmation (the disk's kernel name), then the passphrase.
 	name := filepath.Base(disk)
 	out, errOut, code := provExtdrive(t, name+"\nrecovery words\n", append([]string{"--config", cfg, "prepare",
-		"--name", "offsite", "--key-stick", "LABEL=PROVKEYS", "--header-dir", headers, "--min-size", "128MiB"}, append(provCheapKDF, disk)...)...)
+		"--name", "offsite", "--key-stick", stick, "--format-stick", "PROVKEYS", "--header-dir", headers, "--min-size", "128MiB"}, append(provCheapKDF, disk)...)...)
 	t.Logf("prepare output:\n%s", out)
 	if code != 0 {
 		t.Fatalf("prepare: exit %d\nstderr: %s", code, errOut)
 	}
+	stickFS, err := probe.Device(stick)
+	if err != nil || stickFS.Type != "ext4" || stickFS.Label != "PROVKEYS" {
+		t.Fatalf("key stick after prepare: %+v, %v", stickFS, err)
+	}
+	e2eRun(t, "udevadm", "settle")
 	for _, want := range []string{
 		"Type " + name + " to erase it",
+		"==> key stick\n+ mkfs.ext4 -q -L PROVKEYS " + stick,
 		"==> partition\n+ sfdisk",
 		"+ cryptsetup luksFormat --batch-mode --type luks2",
 		"+ cryptsetup luksAddKey",
@@ -209,8 +207,18 @@ func TestGuestProvisionPrepareRotate(t *testing.T) {
 	if code != exitExists || !strings.Contains(errOut, "it may be the key to another drive") {
 		t.Errorf("prepare onto an existing key file: exit %d, stderr %s", code, errOut)
 	}
+	// --format-stick never formats a stick that holds something.
+	stickBefore := provSum(t, stick, 4<<20)
+	_, errOut, code = provExtdrive(t, "recovery words\n", append([]string{"--config", cfg, "prepare", "--yes", "--name", "third",
+		"--key-stick", stick, "--format-stick", "NEWKEYS", "--min-size", "128MiB"}, append(provCheapKDF, disk)...)...)
+	if code != exitExists || !strings.Contains(errOut, "is not blank (holds ext4)") {
+		t.Errorf("prepare formatting a used stick: exit %d, stderr %s", code, errOut)
+	}
 	if after := provSum(t, disk, 4<<20); after != before {
 		t.Error("a refused prepare changed the disk")
+	}
+	if after := provSum(t, stick, 4<<20); after != stickBefore {
+		t.Error("a refused prepare changed the key stick")
 	}
 }
 

@@ -27,6 +27,9 @@ type DeviceInfo struct {
 	// LUKS); nil when nothing is recognised, as on a blank disk.
 	Contents   *probe.Result
 	Partitions []PartitionInfo
+	// Stick is the blank key stick Prepare will also format
+	// (PrepareOptions.FormatStick); nil otherwise.
+	Stick *DeviceInfo
 }
 
 // PartitionInfo is one existing partition of the disk.
@@ -58,6 +61,12 @@ type PrepareOptions struct {
 	// KeyStick names the key stick's filesystem (UUID=…, LABEL=…, /dev/…)
 	// as luksdrive.Find takes it. "" keeps the key file on the host.
 	KeyStick string
+	// FormatStick, when set, is the label of a new ext4 filesystem that
+	// Prepare makes on KeyStick, which must then be the /dev path of a
+	// blank whole device (no filesystem, no partition table). It passes
+	// the same checks as the disk, and is shown to Confirm as
+	// DeviceInfo.Stick.
+	FormatStick string
 	// KeyFile is the key file to create: a path from the root of the key
 	// stick (default /extdrive/NAME.key), or an absolute host path when
 	// KeyStick is empty. An existing file is never overwritten.

@@ -116,7 +116,11 @@ func Prepare(ctx context.Context, device string, opts *PrepareOptions) (*Prepare
 		return nil, err
 	}
 	var stick, stickUUID string
-	if o.KeyStick != "" {
+	if o.FormatStick != "" {
+		if info.Stick, err = checkBlankStick(o.KeyStick, o.FormatStick, info); err != nil {
+			return fail(err)
+		}
+	} else if o.KeyStick != "" {
 		if stick, stickUUID, err = findStick(ctx, o.KeyStick, o.StickTimeout, log); err != nil {
 			return fail(err)
 		}
@@ -140,6 +144,18 @@ func Prepare(ctx context.Context, device string, opts *PrepareOptions) (*Prepare
 		return nil, err
 	}
 	res.UUID = uuid
+
+	if o.FormatStick != "" {
+		step("key stick")
+		if _, err := r.run(ctx, "key stick", nil, "mkfs.ext4", "-q", "-L", o.FormatStick, o.KeyStick); err != nil {
+			return nil, err
+		}
+		fs, err := probe.Device(o.KeyStick)
+		if err != nil || fs.UUID == "" {
+			return fail(fmt.Errorf("the new filesystem on the key stick %s cannot be read back: %v", o.KeyStick, err))
+		}
+		stick, stickUUID = o.KeyStick, fs.UUID
+	}
 
 	step("partition")
 	script := fmt.Sprintf("label: gpt\ntype=L, name=\"extdrive-%s\"\n", o.Name)
@@ -238,6 +254,41 @@ func checkConfig(path, name string) error {
 	}
 	_, err = AddToConfig(path, []config.Drive{{Name: name, UUID: probeUUID, Key: "/check.key"}}, true)
 	return err
+}
+
+// checkBlankStick runs the disk checks on a stick Prepare is to format
+// (whole device, not mounted, not the system, not in a mapping) and
+// refuses one that holds anything: only a blank stick is formatted
+// unasked-for, since a stick with data may be someone's other key.
+func checkBlankStick(stick, label string, disk *DeviceInfo) (*DeviceInfo, error) {
+	if len(label) > 16 {
+		return nil, fmt.Errorf("key stick label %q: ext4 labels are at most 16 bytes", label)
+	}
+	if !filepath.IsAbs(stick) {
+		return nil, fmt.Errorf("formatting a key stick needs its /dev path, not %q (a blank stick has no UUID or label yet)", stick)
+	}
+	info, err := realSystem.inspectPath(stick, 1)
+	if err != nil {
+		return nil, err
+	}
+	if info.Name == disk.Name {
+		return nil, fmt.Errorf("the key stick %s is the disk being erased", stick)
+	}
+	if info.Contents != nil || len(info.Partitions) > 0 {
+		what := contentsOf(info)
+		return nil, fmt.Errorf("key stick %s is not blank (%s): %w; only a blank stick is formatted, so format it yourself (mkfs.ext4 -L %s %s) or pick another", stick, what, ErrExists, label, stick)
+	}
+	return info, nil
+}
+
+func contentsOf(d *DeviceInfo) string {
+	switch {
+	case d.Contents != nil && d.Contents.Type != "":
+		return "holds " + d.Contents.Type
+	case d.Contents != nil && d.Contents.PTType != "":
+		return "has a " + d.Contents.PTType + " partition table"
+	}
+	return fmt.Sprintf("has %d partition(s)", len(d.Partitions))
 }
 
 // stickHasNo checks, on the stick mounted read-only, that the key file
