@@ -19,9 +19,11 @@ import (
 // did. Files unchanged since root's newest complete snapshot (same size,
 // mtime, mode and owner) are hard-linked from it, the rest copied.
 //
-// The snapshot is built as ROOT/NAME.inprogress, fsynced (files, then
-// directories, then the filesystem), renamed to ROOT/NAME, and only then
-// does ROOT/latest move to it (a symlink replaced by rename). A run that
+// The snapshot is built as ROOT/NAME.inprogress, made durable (one
+// syncfs; on kernels before 5.8, whose syncfs hides write errors, every
+// file, then every directory, then the filesystem), renamed to ROOT/NAME,
+// and only then does ROOT/latest move to it (a symlink replaced by
+// rename). A run that
 // dies at any point leaves every earlier snapshot complete; the next run
 // removes the leftover. On error (including ctx cancellation and a full
 // disk) the partial snapshot is removed before Snapshot returns.
