@@ -170,7 +170,7 @@ func TestCPIORoundTrip(t *testing.T) {
 }
 
 func TestCPIOMatchesSystemCpio(t *testing.T) {
-	cpio, err := lookTool("cpio")
+	cpio, err := exec.LookPath("cpio")
 	if err != nil {
 		t.Skip("cpio not installed")
 	}

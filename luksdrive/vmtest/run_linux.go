@@ -223,16 +223,16 @@ func (r *runner) buildGuestFiles(ctx context.Context, share, initrd string) erro
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("vmtest: go test -c -tags vmguest: %v\n%s", err, out)
 	}
-	// go test caches a passing result keyed on the files the test opened.
-	// The guest tests (and Commands) are built by a child process, so
-	// their sources are not among them; opening the freshly built binary
-	// from a per-run directory makes every result uncacheable instead of
-	// wrongly cached after a *_vm_test.go change.
-	f, err := os.Open(testBin)
-	if err != nil {
+	if _, err := os.Stat(testBin); err != nil {
 		return fmt.Errorf("vmtest: go test -c produced no binary (no test files with the vmguest tag?): %w", err)
 	}
-	f.Close()
+	pkgs := []string{"."}
+	for _, pkg := range r.opts.Commands {
+		pkgs = append(pkgs, pkg)
+	}
+	if err := recordGuestSources(ctx, pkgs); err != nil {
+		return err
+	}
 	bins := []string{testBin}
 	for name, pkg := range r.opts.Commands {
 		out := filepath.Join(share, "bin", name)
@@ -310,6 +310,39 @@ func guestTimeout(vm time.Duration) time.Duration {
 		return d
 	}
 	return vm * 2 / 3
+}
+
+// recordGuestSources opens every file of the main module's packages that
+// the guest binary and Commands are built from. go test caches a passing
+// result keyed on the files the test opened, and the guest side is built
+// by a child process, so without this a changed *_vm_test.go would be
+// answered from the cache.
+func recordGuestSources(ctx context.Context, pkgs []string) error {
+	args := append([]string{"list", "-deps", "-test", "-tags", "vmguest", "-f",
+		"{{if and (not .Standard) .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}"}, pkgs...)
+	out, err := exec.CommandContext(ctx, goTool(), args...).Output()
+	if err != nil {
+		return fmt.Errorf("vmtest: go list %s: %v", strings.Join(pkgs, " "), err)
+	}
+	seen := map[string]bool{}
+	for _, dir := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				if f, err := os.Open(filepath.Join(dir, e.Name())); err == nil {
+					f.Close()
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
