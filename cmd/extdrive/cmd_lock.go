@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
 )
 
@@ -48,9 +49,13 @@ func runLock(ctx context.Context, a *app, name, arg string) error {
 	if name != "" {
 		d.MappingName = name
 	}
+	led := interactiveLED(ctx, a)
+	defer led.Close()
 	if err := luksdrive.Release(ctx, d, &luksdrive.ReleaseOptions{Logger: a.log}); err != nil {
+		led.Set(ctx, blinkstick.Failed)
 		return err
 	}
+	led.Set(ctx, blinkstick.Done) // locked: safe to remove
 	fmt.Fprintf(a.stdout, "locked %s\n", arg)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive"
 	"github.com/extdrive/extdrive/luksdrive/config"
 	"github.com/extdrive/extdrive/luksdrive/rotate"
@@ -145,16 +146,21 @@ func runUnlock(ctx context.Context, a *app, f *unlockFlags, fl *pflag.FlagSet, a
 		return err
 	}
 
+	led := interactiveLED(ctx, a)
+	defer led.Close()
 	st, err := luksdrive.Ensure(ctx, d, &luksdrive.EnsureOptions{
 		FindTimeout: f.timeout, CreateMountPoint: f.create, Test: f.test, Logger: a.log,
 	})
 	if err != nil {
+		led.Set(ctx, blinkstick.Failed)
 		return err
 	}
 	if f.test {
+		led.Set(ctx, blinkstick.Idle)
 		fmt.Fprintf(a.stdout, "key accepted for %s\n", st.Device)
 		return nil
 	}
+	// The drive stays in use (blue) until extdrive lock turns it green.
 	verb := "unlocked"
 	if !st.Unlocked {
 		verb = "already unlocked"

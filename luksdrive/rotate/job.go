@@ -113,8 +113,8 @@ func Run(ctx context.Context, c *config.Config, opts *Options) (*Result, error) 
 	}
 
 	led := o.LED
-	if led == nil && c.LED.Enabled {
-		led = openLED(ctx, c, log)
+	if led == nil {
+		led = OpenLED(ctx, c, log)
 		defer led.Close()
 	}
 
@@ -170,7 +170,14 @@ func pickDrive(ctx context.Context, c *config.Config, o Options) (*config.Drive,
 	return nil, &OpError{Op: "find", Err: fmt.Errorf("%w: plug one in or name it", ErrNoDrive)}
 }
 
-func openLED(ctx context.Context, c *config.Config, log *slog.Logger) *blinkstick.Status {
+// OpenLED opens the LED the configuration names, for the job states
+// (blinkstick.Working, Done, ...). It returns nil, a valid no-op Status,
+// when no LED is configured; a configured stick that cannot be opened
+// logs one warning and gives a disabled Status: the LED never fails a job.
+func OpenLED(ctx context.Context, c *config.Config, log *slog.Logger) *blinkstick.Status {
+	if !c.LED.Enabled {
+		return nil
+	}
 	idx := c.LED.Index
 	s, _ := blinkstick.OpenStatus(ctx, &blinkstick.StatusOptions{
 		Open:   &blinkstick.OpenOptions{Serial: c.LED.Serial, Limit: c.LED.Limit},
