@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -158,6 +160,7 @@ func accel(ctx context.Context, cache, kernel, initrd string, logf func(string, 
 		"-no-reboot", "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 quiet panic=-1 vmtest.probe")
 	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, _ := cmd.Output()
 	if strings.Contains(string(out), markerProbe) {
 		verdict = "kvm"
@@ -242,6 +245,9 @@ func bootVM(ctx context.Context, c vmConfig) (*vm, error) {
 	}
 	args = append(args, ideSlotArgs(sockDir)...)
 	v.cmd = exec.Command(qemu, args...)
+	// If the test binary dies (go test -timeout, ^C), QEMU must not live
+	// on burning the shared cores after its slot lock is gone.
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := v.cmd.StdoutPipe()
 	if err != nil {
 		return fail(err)
@@ -249,7 +255,12 @@ func bootVM(ctx context.Context, c vmConfig) (*vm, error) {
 	stderr := v.console.writer("qemu: ")
 	v.cmd.Stderr = stderr
 	v.started = time.Now()
-	if err := v.cmd.Start(); err != nil {
+	// Pdeathsig fires when the starting thread exits; keep this goroutine
+	// on one thread while starting so it is an ordinary runtime thread.
+	runtime.LockOSThread()
+	err = v.cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
 		return fail(fmt.Errorf("vmtest: start %s: %w", qemu, err))
 	}
 	go func() {
