@@ -55,6 +55,9 @@ type engine struct {
 	hlMu  sync.Mutex
 	links map[devIno]*hlink
 	avoid map[devIno]bool
+	// avoidIno holds the inode numbers of avoid, so the walker can skip
+	// an fstat for every directory whose getdents inode cannot match.
+	avoidIno map[uint64]bool
 
 	warnMu sync.Mutex
 	warned map[string]bool
@@ -111,6 +114,14 @@ type dirNode struct {
 	// sgid: the destination directory passes its group to new files,
 	// so their group must always be set explicitly.
 	sgid bool
+	// statted: st holds the source directory's stat; otherwise
+	// finishDir takes it (off the walker's critical path).
+	statted bool
+}
+
+type dirEnt struct {
+	name string
+	ino  uint64
 }
 
 // mayExist tells whether destination entries in d may predate this run.
@@ -149,28 +160,30 @@ type engineParams struct {
 
 func newEngine(ctx context.Context, p engineParams, o Options, ex *Excludes) *engine {
 	e := &engine{
-		mode:    p.mode,
-		opts:    o,
-		log:     o.Logger,
-		ex:      ex,
-		srcPath: p.srcPath,
-		dstPath: p.dstPath,
-		dstRoot: p.dst,
-		fsync:   p.fsync,
-		isRoot:  os.Geteuid() == 0,
-		euid:    uint32(os.Geteuid()),
-		egid:    uint32(os.Getegid()),
-		links:   make(map[devIno]*hlink),
-		avoid:   make(map[devIno]bool),
-		warned:  make(map[string]bool),
-		walkBuf: make([]byte, 32<<10),
-		start:   time.Now(),
+		mode:     p.mode,
+		opts:     o,
+		log:      o.Logger,
+		ex:       ex,
+		srcPath:  p.srcPath,
+		dstPath:  p.dstPath,
+		dstRoot:  p.dst,
+		fsync:    p.fsync,
+		isRoot:   os.Geteuid() == 0,
+		euid:     uint32(os.Geteuid()),
+		egid:     uint32(os.Getegid()),
+		links:    make(map[devIno]*hlink),
+		avoid:    make(map[devIno]bool),
+		avoidIno: make(map[uint64]bool),
+		warned:   make(map[string]bool),
+		walkBuf:  make([]byte, 32<<10),
+		start:    time.Now(),
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	for _, fd := range append(p.avoid, p.dst) {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil {
 			e.avoid[devIno{uint64(st.Dev), st.Ino}] = true
+			e.avoidIno[st.Ino] = true
 		}
 	}
 	e.bufPool.New = func() any { b := make([]byte, 256<<10); return &b }
@@ -195,6 +208,7 @@ func (e *engine) run(p engineParams) error {
 			root.prev = -1
 		}
 	}
+	root.statted = true
 	if err := unix.Fstat(root.src, &root.st); err != nil {
 		e.fail(&OpError{Op: "stat", Path: e.srcPath, Err: classify(err)})
 	}
@@ -323,7 +337,8 @@ func (e *engine) walk(d *dirNode) {
 			return
 		}
 	}
-	var subdirs, batch []string
+	var subdirs []dirEnt
+	var batch []string
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -338,7 +353,7 @@ func (e *engine) walk(d *dirNode) {
 			return e.ctx.Err()
 		}
 	}
-	err := readDir(d.src, e.walkBuf, func(name string, typ uint8) error {
+	err := readDirIno(d.src, e.walkBuf, func(name string, typ uint8, ino uint64) error {
 		if e.failed() {
 			return e.ctx.Err()
 		}
@@ -356,7 +371,7 @@ func (e *engine) walk(d *dirNode) {
 			return nil
 		}
 		if isDir {
-			subdirs = append(subdirs, name)
+			subdirs = append(subdirs, dirEnt{name, ino})
 			return nil
 		}
 		batch = append(batch, name)
@@ -384,11 +399,11 @@ func (e *engine) walk(d *dirNode) {
 		}
 		e.deleted.Add(1)
 	}
-	for _, name := range subdirs {
+	for _, de := range subdirs {
 		if e.failed() {
 			return
 		}
-		c, err := e.openChild(d, name)
+		c, err := e.openChild(d, de.name, de.ino)
 		if err != nil {
 			e.fail(err)
 			return
@@ -402,7 +417,7 @@ func (e *engine) walk(d *dirNode) {
 // openChild opens (and creates at the destination) the subdirectory name.
 // It returns nil, nil when the entry is no longer a directory; it is then
 // handled as a plain entry.
-func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
+func (e *engine) openChild(d *dirNode, name string, ino uint64) (*dirNode, error) {
 	rel := d.child(name)
 	c := &dirNode{e: e, parent: d, rel: rel, src: -1, dst: -1, prev: -1}
 	fd, err := openSource(d.src, name, dirFlags)
@@ -415,14 +430,17 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 		return nil, e.srcErr("open", rel, err)
 	}
 	c.src = fd
-	if err := unix.Fstat(fd, &c.st); err != nil {
-		unix.Close(fd)
-		return nil, e.srcErr("stat", rel, err)
-	}
-	if e.avoid[devIno{uint64(c.st.Dev), c.st.Ino}] {
-		unix.Close(fd)
-		e.warnOnce("self", "the destination lies inside the source; not copying it into itself", "path", path.Join(e.srcPath, rel))
-		return nil, nil
+	if e.avoidIno[ino] {
+		if err := unix.Fstat(fd, &c.st); err != nil {
+			unix.Close(fd)
+			return nil, e.srcErr("stat", rel, err)
+		}
+		c.statted = true
+		if e.avoid[devIno{uint64(c.st.Dev), c.st.Ino}] {
+			unix.Close(fd)
+			e.warnOnce("self", "the destination lies inside the source; not copying it into itself", "path", path.Join(e.srcPath, rel))
+			return nil, nil
+		}
 	}
 	if c.dst, c.fresh, c.sgid, err = e.makeDir(d, name); err != nil {
 		unix.Close(fd)
@@ -443,21 +461,27 @@ func (e *engine) openChild(d *dirNode, name string) (*dirNode, error) {
 // applies the source mode) and opens it without following symlinks.
 func (e *engine) makeDir(d *dirNode, name string) (fd int, fresh, sgid bool, err error) {
 	if e.mayExist(d) {
-		var st unix.Stat_t
-		if err := fstatat(d.dst, name, &st); err == nil {
-			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				fd, err := openat(d.dst, name, dirFlags, 0)
-				if err == nil && !e.isRoot {
-					e.makeWritable(fd)
-				}
-				return fd, false, st.Mode&unix.S_ISGID != 0, err
+		// Opening straight away (O_NOFOLLOW|O_DIRECTORY) both tests and
+		// opens an existing directory in one call.
+		fd, err := openat(d.dst, name, dirFlags, 0)
+		switch err {
+		case nil:
+			if !e.isRoot {
+				e.makeWritable(fd)
 			}
+			// Its set-group-ID bit is unknown without another stat;
+			// assume it, which only costs a chown per new file.
+			return fd, false, true, nil
+		case unix.ENOENT:
+		case unix.ENOTDIR, unix.ELOOP:
 			// A file, or a symlink possibly planted to lead outside:
 			// replace it, never follow it.
 			if err := removeAllAt(d.dst, name); err != nil {
 				return -1, false, false, err
 			}
 			e.deleted.Add(1)
+		default:
+			return -1, false, false, err
 		}
 	}
 	if err := retry(func() error { return unix.Mkdirat(d.dst, name, 0o700) }); err != nil {
@@ -488,6 +512,12 @@ func (e *engine) finishDir(d *dirNode) {
 	}()
 	if e.failed() {
 		return
+	}
+	if !d.statted {
+		if err := unix.Fstat(d.src, &d.st); err != nil {
+			e.fail(e.srcErr("stat", d.rel, err))
+			return
+		}
 	}
 	var cur unix.Stat_t
 	// A directory already up to date (the common case of a no-change

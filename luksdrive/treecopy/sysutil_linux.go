@@ -61,6 +61,11 @@ func futimens(fd int, ts *[2]unix.Timespec) error {
 // "..", reading with getdents64 so that the file type comes for free and
 // nothing but the current buffer is held in memory.
 func readDir(fd int, buf []byte, fn func(name string, typ uint8) error) error {
+	return readDirIno(fd, buf, func(name string, typ uint8, _ uint64) error { return fn(name, typ) })
+}
+
+// readDirIno is readDir that also passes each entry's inode number.
+func readDirIno(fd int, buf []byte, fn func(name string, typ uint8, ino uint64) error) error {
 	for {
 		var n int
 		err := retry(func() (err error) { n, err = unix.Getdents(fd, buf); return err })
@@ -78,6 +83,7 @@ func readDir(fd int, buf []byte, fn func(name string, typ uint8) error) error {
 				return errors.New("corrupt directory entry from getdents64")
 			}
 			typ := b[18]
+			ino := *(*uint64)(unsafe.Pointer(&b[0]))
 			nameb := b[19:reclen]
 			for i, c := range nameb {
 				if c == 0 {
@@ -89,7 +95,7 @@ func readDir(fd int, buf []byte, fn func(name string, typ uint8) error) error {
 			if len(nameb) == 1 && nameb[0] == '.' || len(nameb) == 2 && nameb[0] == '.' && nameb[1] == '.' {
 				continue
 			}
-			if err := fn(string(nameb), typ); err != nil {
+			if err := fn(string(nameb), typ, ino); err != nil {
 				return err
 			}
 		}
