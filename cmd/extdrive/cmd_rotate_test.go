@@ -67,7 +67,7 @@ func TestRotateCommandRefusals(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"not due", []string{"rotate", "A"}, exitNotDue, "", "drive is not due: not due: last good copy on"},
+		{"not due", []string{"rotate", "A"}, exitNotDue, "", "drive is not due: last good copy on"},
 		{"not due by UUID", []string{"rotate", "0F1E2D3C-4B5A-4978-8695-A4B3C2D1E0F9"}, exitNotDue, "", "it is B's turn"},
 		{"already running", []string{"rotate", "B"}, exitOK, "B: already running", ""},
 		{"unknown drive", []string{"rotate", "C"}, exitUnknownDrive, "", `drive "C": drive not in the configuration`},

@@ -27,7 +27,7 @@ func ExampleDecide() {
 	}
 	fmt.Println("next copy expected", rotate.Decide(c, h, "offsite-2", later).NextAt.Format(time.DateOnly))
 	// Output:
-	// offsite-1 due=false: not due: last good copy on 2026-03-01; it is offsite-2's turn
+	// offsite-1 due=false: last good copy on 2026-03-01; it is offsite-2's turn
 	// offsite-2 due=true: last good copy on 2026-02-01 is older than the monthly period
 	// next copy expected 2026-04-01
 }

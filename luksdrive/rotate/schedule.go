@@ -53,7 +53,7 @@ func Decide(c *config.Config, h *History, drive string, now time.Time) Decision 
 		// plug-in instead of once a period.
 		d.Due, d.Reason = true, fmt.Sprintf("it is %s's turn (%s order)", drive, c.Schedule.Order)
 	default:
-		d.Reason = fmt.Sprintf("not due: last good copy on %s; it is %s's turn", last.End.Format(time.DateOnly), d.Turn)
+		d.Reason = fmt.Sprintf("last good copy on %s; it is %s's turn", last.End.Format(time.DateOnly), d.Turn)
 		if d.ClockSuspect {
 			d.Reason += fmt.Sprintf("; clock reads %s, before the last recorded run, so ages are not trusted", now.Format(time.DateTime))
 		}

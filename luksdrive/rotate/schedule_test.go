@@ -57,19 +57,19 @@ func TestScheduleYear(t *testing.T) {
 		{at: "2026-03-02 19:00", drive: "A", due: true, turn: "A", why: "older than the monthly period", run: "ok"},
 		// April: missed. May: B is overdue and still the one whose turn it is.
 		{at: "2026-05-02 19:00", drive: "B", due: true, turn: "B", why: "older than", run: "ok"},
-		{at: "2026-05-10 19:00", drive: "B", due: false, turn: "A", why: "not due"},
+		{at: "2026-05-10 19:00", drive: "B", due: false, turn: "A", why: "last good copy on"},
 		// A copy a day early still counts: a tenth of a period of slack.
 		{at: "2026-06-01 19:00", drive: "A", due: true, turn: "A", why: "older than", run: "ok"},
 		{at: "2026-07-01 19:00", drive: "B", due: true, turn: "B", why: "older than", run: "fail"},
 		// The failed run neither counts as a copy nor advances the turn.
 		{at: "2026-07-01 23:00", drive: "B", due: true, turn: "B", why: "older than", run: "ok"},
 		{at: "2026-08-01 19:00", drive: "A", due: true, turn: "A", why: "older than", run: "ok"},
-		{at: "2026-08-15 19:00", drive: "A", due: false, turn: "B", why: "not due"},
+		{at: "2026-08-15 19:00", drive: "A", due: false, turn: "B", why: "last good copy on"},
 		{at: "2026-08-20 19:00", drive: "B", due: true, turn: "B", why: "older than", run: "ok"},
 		// Due by turn alone: A's copy is three weeks old.
 		{at: "2026-08-22 19:00", drive: "A", due: true, turn: "A", why: "it is A's turn", run: "ok"},
 		// Not due, forced anyway (--force): the turn passes to B.
-		{at: "2026-08-23 19:00", drive: "A", due: false, turn: "B", why: "not due", run: "ok"},
+		{at: "2026-08-23 19:00", drive: "A", due: false, turn: "B", why: "last good copy on", run: "ok"},
 		{at: "2026-08-24 19:00", drive: "B", due: true, turn: "B", why: "it is B's turn", run: "ok"},
 		// The Pi booted without RTC: ages are not trusted, turns still are.
 		{at: "2000-01-01 00:01", drive: "B", due: false, turn: "A", why: "ages are not trusted"},
@@ -77,7 +77,7 @@ func TestScheduleYear(t *testing.T) {
 		{at: "2026-10-01 19:00", drive: "A", due: true, turn: "A", why: "older than", run: "ok"},
 		{at: "2026-11-01 19:00", drive: "B", due: true, turn: "B", why: "older than", run: "ok"},
 		{at: "2026-12-01 19:00", drive: "A", due: true, turn: "A", why: "older than", run: "ok"},
-		{at: "2026-12-01 23:00", drive: "A", due: false, turn: "B", why: "not due"},
+		{at: "2026-12-01 23:00", drive: "A", due: false, turn: "B", why: "last good copy on"},
 	}
 	for i, s := range steps {
 		now := day(s.at)
