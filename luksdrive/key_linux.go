@@ -42,7 +42,9 @@ func readKeyFromDevice(ctx context.Context, k *Key, log *slog.Logger) ([]byte, e
 	case "vfat", "exfat":
 		// FAT has no permission bits; make files owner-only so the mode
 		// check below does not refuse every key on a FAT stick.
-		data = "fmask=0177,dmask=0077"
+		// iocharset=utf8 as udisks does: the kernel's default charset
+		// module (often nls_ascii) may be missing, utf8 rarely is.
+		data = "fmask=0177,dmask=0077,iocharset=utf8"
 	// A read-only mount still replays a dirty journal onto the device;
 	// reading a key must not write to the stick.
 	case "ext3", "ext4":

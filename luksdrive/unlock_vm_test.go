@@ -409,3 +409,52 @@ func TestGuestUnlockDetachedHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGuestKeyOnFATStick: the usual key stick is FAT, which has no
+// permission bits; the key is read with owner-only file modes and the
+// stick is released afterwards.
+func TestGuestKeyOnFATStick(t *testing.T) {
+	m := vmtest.Guest(t)
+	ctx := ulCtx(t)
+	tmp := t.TempDir()
+	key := ulPattern(512)
+
+	stick := ulFile(t, m.SharedDir(), "fat.img", 16<<20)
+	ulRun(t, nil, "mkfs.vfat", "-i", "1234ABCD", "-n", "KEYS", stick)
+	mnt := filepath.Join(tmp, "mnt")
+	os.Mkdir(mnt, 0o700)
+	ulRun(t, nil, "mount", "-t", "vfat", "-o", "loop,iocharset=utf8", stick, mnt)
+	os.MkdirAll(filepath.Join(mnt, "extdrive"), 0o700)
+	err := os.WriteFile(filepath.Join(mnt, "extdrive", "backup.key"), key, 0o600)
+	ulRun(t, nil, "umount", mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	vol := ulFile(t, tmp, "vol.img", 24<<20)
+	keyOnHost := filepath.Join(tmp, "k")
+	os.WriteFile(keyOnHost, key, 0o600)
+	ulRun(t, nil, "cryptsetup", "luksFormat", "-q", "--type", "luks1", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1", "--pbkdf-force-iterations", "1000", "--key-file", keyOnHost, vol)
+
+	dev, err := m.PlugUSB(ctx, "fatstick", stick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseKeyFileSpec("/extdrive/backup.key:UUID=1234-ABCD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := Unlock(ctx, vol, &UnlockOptions{Test: true, Key: k})
+	if err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if mp.Slot != 0 {
+		t.Errorf("slot %d", mp.Slot)
+	}
+	if ms, _ := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) { return i.Source != dev, false }); len(ms) != 0 {
+		t.Errorf("stick still mounted at %s", ms[0].Mountpoint)
+	}
+	if err := m.Unplug(ctx, "fatstick"); err != nil {
+		t.Errorf("Unplug: %v", err)
+	}
+}
