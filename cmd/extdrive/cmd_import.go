@@ -14,7 +14,6 @@ import (
 	"github.com/extdrive/extdrive/luksdrive/config"
 	"github.com/extdrive/extdrive/luksdrive/crypttab"
 	"github.com/extdrive/extdrive/luksdrive/probe"
-	"github.com/extdrive/extdrive/luksdrive/provision"
 )
 
 func newImportCmd(a *app) *cobra.Command {
@@ -155,7 +154,7 @@ func runImport(ctx context.Context, a *app, ctPath, fsPath string, write bool) e
 	if len(add) == 0 {
 		return nil
 	}
-	needSource, err := provision.AddToConfig(a.configPath, add, false)
+	needSource, err := config.AddDrives(a.configPath, add, nil)
 	if err != nil {
 		return err
 	}

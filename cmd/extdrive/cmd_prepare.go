@@ -131,7 +131,7 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 		// Before the questions: a name clash or a broken config is found
 		// now, not after the passphrase was typed. Prepare checks again.
 		probe := config.Drive{Name: f.name, UUID: "00000000-0000-4000-8000-000000000000", Key: "/check.key"}
-		if _, err := provision.AddToConfig(a.configPath, []config.Drive{probe}, true); err != nil {
+		if _, err := config.AddDrives(a.configPath, []config.Drive{probe}, &config.AddOptions{DryRun: true}); err != nil {
 			return err
 		}
 	}

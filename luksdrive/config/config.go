@@ -198,6 +198,13 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load on bytes already read; name is used in error messages.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, false)
+}
+
+// parse with partial set accepts a file that lacks [[source]] or
+// [[drive]] tables, the state of a configuration before its first drive
+// is prepared or imported. Everything present is still checked.
+func parse(name string, data []byte, partial bool) (*Config, error) {
 	c := &Config{}
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
 	loc := newLocator(data)
@@ -222,7 +229,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c.Path = name
 	c.applyDefaults()
-	for _, p := range c.validate() {
+	for _, p := range c.validate(partial) {
 		errs = append(errs, &Error{File: name, Line: loc.line(p.key, p.index), Key: p.display(), Msg: p.msg})
 	}
 	if len(errs) > 0 {
@@ -325,7 +332,7 @@ var (
 	mappingRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,126}$`)
 )
 
-func (c *Config) validate() []problem {
+func (c *Config) validate(partial bool) []problem {
 	var ps []problem
 	bad := func(key string, idx int, format string, args ...any) {
 		ps = append(ps, problem{key, idx, fmt.Sprintf(format, args...)})
@@ -344,7 +351,7 @@ func (c *Config) validate() []problem {
 		bad("logs.max_size", -1, "%v is too small to hold a useful log (minimum 4KiB)", c.Logs.MaxSize)
 	}
 
-	if len(c.Sources) == 0 {
+	if len(c.Sources) == 0 && !partial {
 		bad("source", -1, "no [[source]] given: name at least one directory to back up")
 	}
 	srcNames := map[string]int{}
@@ -369,7 +376,7 @@ func (c *Config) validate() []problem {
 		}
 	}
 
-	if len(c.Drives) == 0 {
+	if len(c.Drives) == 0 && !partial {
 		bad("drive", -1, "no [[drive]] given: add one (extdrive import or extdrive prepare do it for you)")
 	}
 	// Mount points may repeat: drives take turns, and users already mount

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -251,4 +252,108 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestAddDrivesIncompleteFile: prepare and import run on a new box whose
+// file has no source yet; several drives, one after the other or at
+// once, must still go in, and duplicates among them are refused.
+func TestAddDrivesIncompleteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	a := Drive{Name: "a", UUID: "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}
+	b := Drive{Name: "b", UUID: "1f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}
+	c := Drive{Name: "c", UUID: "2f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}
+	if need, err := AddDrives(path, []Drive{a}, &AddOptions{DryRun: true}); err != nil || !need {
+		t.Fatalf("dry run = %v, %v; want needSource and no error", need, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a dry run wrote %s", path)
+	}
+	if err := AddDrive(path, a); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := AddDrives(path, []Drive{b, c}, nil); err != nil || !need {
+		t.Fatalf("second add = %v, %v; want needSource and no error", need, err)
+	}
+	before, _ := os.ReadFile(path)
+	for _, dup := range [][]Drive{{{Name: "a", UUID: "3f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}},
+		{{Name: "d", UUID: strings.ToUpper(b.UUID), Key: KeyPrompt}},
+		{{Name: "e", UUID: "4f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}, {Name: "e", UUID: "5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", Key: KeyPrompt}}} {
+		if _, err := AddDrives(path, dup, nil); !errors.Is(err, ErrDuplicate) {
+			t.Errorf("AddDrives(%+v) = %v, want ErrDuplicate", dup, err)
+		}
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Error("a refused AddDrives changed the file")
+	}
+	// With a source the file loads, with all three drives.
+	src := append(after, []byte("\n[[source]]\npath = \"/srv/data\"\n")...)
+	cfg, err := Parse(path, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range cfg.Drives {
+		names = append(names, d.Name)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, names); diff != "" {
+		t.Errorf("drives (-want +got):\n%s", diff)
+	}
+	if need, err := AddDrives(path+".full", nil, nil); err != nil || !need {
+		t.Errorf("AddDrives on a new file with no drives = %v, %v", need, err)
+	}
+}
+
+// TestAddDrivesKeepsModeAndHeader: a new file gets the header once for
+// several drives; an existing file keeps its mode; a broken one is refused.
+func TestAddDrivesKeepsModeAndHeader(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	a := Drive{Name: "A", UUID: "aaaaaaaa-1b3d-4f5a-9c7e-0d2f4a6b8c1e", Key: "/extdrive/A.key:UUID=1234-ABCD"}
+	b := Drive{Name: "B", UUID: "bbbbbbbb-1b3d-4f5a-9c7e-0d2f4a6b8c1e", Key: "prompt"}
+
+	// Dry run on a missing file: fine, nothing created.
+	if need, err := AddDrives(path, []Drive{a}, &AddOptions{DryRun: true}); err != nil || !need {
+		t.Fatalf("dry run: %v, needSource %v", err, need)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("dry run created the file")
+	}
+	// Two drives into a new file: it still needs a source.
+	if need, err := AddDrives(path, []Drive{a, b}, nil); err != nil || !need {
+		t.Fatalf("new file: %v, needSource %v", err, need)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Count(string(data), "[[drive]]") != 2 || strings.Count(string(data), "# extdrive configuration") != 1 {
+		t.Errorf("file:\n%s", data)
+	}
+	os.WriteFile(path, append([]byte("[[source]]\npath = \"/srv\"\n\n"), data...), 0o640)
+	os.Chmod(path, 0o640)
+	cfg, err := Load(path)
+	if err != nil || len(cfg.Drives) != 2 {
+		t.Fatalf("load: %v", err)
+	}
+	// Duplicates are refused and nothing is written.
+	before, _ := os.ReadFile(path)
+	a2 := a
+	a2.UUID = "cccccccc-1b3d-4f5a-9c7e-0d2f4a6b8c1e"
+	if _, err := AddDrives(path, []Drive{a2}, nil); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("file changed after a refused add")
+	}
+	// A complete file: needSource false, mode kept.
+	c := Drive{Name: "C", UUID: "dddddddd-1b3d-4f5a-9c7e-0d2f4a6b8c1e", Key: "/root/c.key"}
+	if need, err := AddDrives(path, []Drive{c}, nil); err != nil || need {
+		t.Errorf("complete file: %v, needSource %v", err, need)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+	// A broken file is not touched.
+	os.WriteFile(path, []byte("[[source]\n"), 0o600)
+	if _, err := AddDrives(path, []Drive{c}, nil); err == nil {
+		t.Error("broken file accepted")
+	}
 }

@@ -11,37 +11,49 @@ import (
 	"strings"
 )
 
-// AddDrive appends d to the configuration file at path as a [[drive]]
-// block. The rest of the file is kept byte for byte, comments included.
-// The result must still load: a duplicate name, UUID, mapping or mount
-// point fails with ErrDuplicate, an invalid drive with ErrInvalid, and the
-// file is left untouched. The file is replaced atomically.
-//
-// If the file does not exist, it is created with Encode's commented
-// layout around this one drive; the caller still has to add a [[source]].
+// AddDrive appends d to the configuration file at path; see AddDrives.
 func AddDrive(path string, d Drive) error {
+	_, err := AddDrives(path, []Drive{d}, nil)
+	return err
+}
+
+// AddOptions tunes AddDrives. The zero value writes the file.
+type AddOptions struct {
+	// DryRun checks that the drives can be added, and writes nothing:
+	// prepare uses it before it erases a disk.
+	DryRun bool
+}
+
+// AddDrives appends drives to the configuration file at path as
+// [[drive]] blocks, in one atomic write. The rest of the file is kept
+// byte for byte, comments included. A missing file is created with a
+// commented header. A file that lacks only its [[source]] (or [[drive]])
+// tables is accepted, as prepare and import find it on a new box;
+// needSource reports that the user still has to name a source.
+//
+// Everything else must load: a duplicate name, UUID or mapping fails with
+// ErrDuplicate, an invalid drive or file with ErrInvalid, and then the
+// file is left untouched.
+func AddDrives(path string, drives []Drive, opts *AddOptions) (needSource bool, err error) {
+	if opts == nil {
+		opts = &AddOptions{}
+	}
 	old, err := os.ReadFile(path)
 	mode := fs.FileMode(0o600)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		old = nil
 	case err != nil:
-		return fmt.Errorf("add drive %s: %w", d.Name, err)
+		return false, fmt.Errorf("add drives to %s: %w", path, err)
 	default:
 		if fi, err := os.Stat(path); err == nil {
 			mode = fi.Mode().Perm()
 		}
 	}
+	cur := &Config{}
 	if len(old) > 0 {
-		cur, err := Parse(path, old)
-		if err != nil {
-			return fmt.Errorf("add drive %s: fix the existing file first: %w", d.Name, err)
-		}
-		if o, ok := cur.Drive(d.Name); ok {
-			return fmt.Errorf("add drive %s: %w: name already used by the drive with UUID %s", d.Name, ErrDuplicate, o.UUID)
-		}
-		if o, ok := cur.Drive(d.UUID); ok && d.UUID != "" {
-			return fmt.Errorf("add drive %s: %w: UUID %s is already drive %q", d.Name, ErrDuplicate, d.UUID, o.Name)
+		if cur, err = parse(path, old, true); err != nil {
+			return false, fmt.Errorf("add drives to %s: fix the existing file first: %w", path, err)
 		}
 	}
 	var buf bytes.Buffer
@@ -52,23 +64,32 @@ func AddDrive(path string, d Drive) error {
 		if !bytes.HasSuffix(old, []byte("\n")) {
 			buf.WriteByte('\n')
 		}
-		buf.WriteByte('\n')
 	}
-	writeDrive(&buf, &d)
+	for i := range drives {
+		d := &drives[i]
+		// Checked by hand before the whole file is, so the error names
+		// the duplicate rather than calling the file invalid.
+		if o, ok := cur.Drive(d.Name); ok {
+			return false, fmt.Errorf("%w: drive name %q is already used in %s (UUID %s)", ErrDuplicate, d.Name, path, o.UUID)
+		}
+		if o, ok := cur.Drive(d.UUID); ok && d.UUID != "" {
+			return false, fmt.Errorf("%w: UUID %s is already drive %q in %s", ErrDuplicate, d.UUID, o.Name, path)
+		}
+		cur.Drives = append(cur.Drives, *d)
+		if buf.Len() > 0 {
+			buf.WriteByte('\n')
+		}
+		writeDrive(&buf, d)
+	}
 	next := buf.Bytes()
-	if len(old) > 0 {
-		if _, err := Parse(path, next); err != nil {
-			if errors.Is(err, ErrInvalid) {
-				return fmt.Errorf("add drive %s: the drive would make the file invalid: %w", d.Name, err)
-			}
-			return fmt.Errorf("add drive %s: %w", d.Name, err)
-		}
-	} else {
-		for _, p := range d.validate() {
-			return fmt.Errorf("add drive %s: %s: %s: %w", d.Name, p.key, p.msg, ErrInvalid)
-		}
+	c, err := parse(path, next, true)
+	if err != nil {
+		return false, fmt.Errorf("add drives to %s: the result would not load: %w", path, err)
 	}
-	return WriteFileAtomic(path, next, mode)
+	if opts.DryRun {
+		return len(c.Sources) == 0, nil
+	}
+	return len(c.Sources) == 0, WriteFileAtomic(path, next, mode)
 }
 
 // WriteFileAtomic replaces path with data so that a crash or power loss

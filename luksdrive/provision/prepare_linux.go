@@ -235,7 +235,7 @@ func Prepare(ctx context.Context, device string, opts *PrepareOptions) (*Prepare
 	if o.ConfigPath != "" {
 		step("config")
 		d := config.Drive{Name: o.Name, UUID: uuid, Key: res.Key, MountPoint: o.MountPoint, Label: o.Label}
-		needSource, err := AddToConfig(o.ConfigPath, []config.Drive{d}, false)
+		needSource, err := config.AddDrives(o.ConfigPath, []config.Drive{d}, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -252,7 +252,7 @@ func checkConfig(path, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = AddToConfig(path, []config.Drive{{Name: name, UUID: probeUUID, Key: "/check.key"}}, true)
+	_, err = config.AddDrives(path, []config.Drive{{Name: name, UUID: probeUUID, Key: "/check.key"}}, &config.AddOptions{DryRun: true})
 	return err
 }
 

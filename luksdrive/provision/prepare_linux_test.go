@@ -18,7 +18,7 @@ func TestPrepareArguments(t *testing.T) {
 		return PrepareOptions{Name: "A", Passphrase: []byte("pw"), KeyFile: "/k.key", Confirm: func(*DeviceInfo) error { return nil }}
 	}
 	cfg := filepath.Join(t.TempDir(), "config.toml")
-	if _, err := AddToConfig(cfg, []config.Drive{{Name: "A", UUID: "aaaaaaaa-1b3d-4f5a-9c7e-0d2f4a6b8c1e", Key: "prompt"}}, false); err != nil {
+	if _, err := config.AddDrives(cfg, []config.Drive{{Name: "A", UUID: "aaaaaaaa-1b3d-4f5a-9c7e-0d2f4a6b8c1e", Key: "prompt"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
