@@ -140,7 +140,7 @@ func TestGuestUnlockMapping(t *testing.T) {
 		loop   bool // open through losetup rather than the image file
 		noRO   bool // luks.go fallback: no read-only mappings
 	}{
-		{"luks2-xts-argon2id", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "512", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}, false, false},
+		{"luks2-xts-argon2id", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "512", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "64", "--pbkdf-parallel", "4"}, false, false},
 		{"luks1-cbc-essiv", []string{"--type", "luks1", "--cipher", "aes-cbc-essiv:sha256", "--key-size", "256", "--hash", "sha1", "--pbkdf-force-iterations", "1000"}, true, false},
 		{"luks1-cbc-plain64", []string{"--type", "luks1", "--cipher", "aes-cbc-plain64", "--key-size", "128", "--hash", "sha512", "--pbkdf-force-iterations", "1000"}, false, false},
 		{"luks2-sha3-via-luks.go", []string{"--type", "luks2", "--cipher", "aes-xts-plain64", "--key-size", "256", "--hash", "sha3-256", "--pbkdf", "argon2id", "--pbkdf-force-iterations", "4", "--pbkdf-memory", "32", "--pbkdf-parallel", "1"}, false, true},

@@ -54,6 +54,23 @@ var guestTools = []guestTool{
 	{"kmod", false},
 }
 
+// dlopenedLibs are loaded at run time, so ldd does not list them: glibc
+// dlopens libgcc_s to unwind in pthread_exit, which cryptsetup's argon2
+// threads call; without it cryptsetup aborts unless --pbkdf-parallel 1.
+var dlopenedLibs = []string{"libgcc_s.so.1"}
+
+// findLib finds a shared library in the host's multiarch or plain lib
+// directories.
+func findLib(name string) (string, error) {
+	for _, dir := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("vmtest: %s not found on the host (Debian package libgcc-s1)", name)
+}
+
 // hostRuleGlobs are udev rules taken from the host's packages (dmsetup ships
 // the ones device-mapper needs for /dev/mapper links and udev cookies).
 var hostRuleGlobs = []string{"/lib/udev/rules.d/*dm*.rules", "/usr/lib/udev/rules.d/*dm*.rules"}
@@ -183,6 +200,13 @@ func gatherInitramfs(kernel, udev string) (*initramfsInputs, error) {
 		for _, l := range libs {
 			in.files[strings.TrimPrefix(l, "/")] = l
 		}
+	}
+	for _, name := range dlopenedLibs {
+		l, err := findLib(name)
+		if err != nil {
+			return nil, err
+		}
+		in.files[strings.TrimPrefix(l, "/")] = l
 	}
 	// Modules, dependencies first, each once per group.
 	for _, group := range guestModules {
