@@ -2,6 +2,7 @@ package blinkstick_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/extdrive/extdrive/luksdrive/vmtest"
 )
@@ -11,6 +12,7 @@ import (
 // carries the reports. One test alone: go test ./blinkstick -run 'TestVM/TestGuestCLISetColor'.
 func TestVM(t *testing.T) {
 	vmtest.Run(t, &vmtest.Options{
+		Timeout:  10 * time.Minute,
 		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
 	})
 }

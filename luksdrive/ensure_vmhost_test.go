@@ -10,5 +10,5 @@ import (
 // TestVM runs this package's TestGuest* tests (files *_vm_test.go) as root
 // in a VM with device-mapper, USB hot-plug and udev.
 func TestVM(t *testing.T) {
-	vmtest.Run(t, &vmtest.Options{Timeout: 10 * time.Minute, Tools: []string{"sfdisk"}})
+	vmtest.Run(t, &vmtest.Options{Timeout: 20 * time.Minute, Tools: []string{"sfdisk"}})
 }

@@ -11,7 +11,7 @@ import (
 // inside a VM with Debian's kernel, systemd-udevd and hot-pluggable USB.
 func TestVM(t *testing.T) {
 	vmtest.Run(t, &vmtest.Options{
-		Timeout:  12 * time.Minute,
+		Timeout:  20 * time.Minute,
 		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
 	})
 }

@@ -11,7 +11,7 @@ import (
 // in a VM, with the extdrive binary on the guest's PATH.
 func TestVM(t *testing.T) {
 	vmtest.Run(t, &vmtest.Options{
-		Timeout:  10 * time.Minute,
+		Timeout:  25 * time.Minute,
 		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
 	})
 }

@@ -11,7 +11,7 @@ import (
 // rotation job against real dm-crypt, ext4 and hot-plugged USB drives.
 func TestVM(t *testing.T) {
 	vmtest.Run(t, &vmtest.Options{
-		Timeout:  15 * time.Minute,
+		Timeout:  20 * time.Minute,
 		MemoryMB: 1024,
 		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
 	})

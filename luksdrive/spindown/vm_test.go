@@ -13,7 +13,7 @@ import (
 // loop devices for resolution.
 func TestVM(t *testing.T) {
 	vmtest.Run(t, &vmtest.Options{
-		Timeout:  8 * time.Minute,
+		Timeout:  12 * time.Minute,
 		Commands: map[string]string{"extdrive": "github.com/extdrive/extdrive/cmd/extdrive"},
 	})
 }
