@@ -248,7 +248,7 @@ func (d *demo) run(ctx context.Context, led bool) error {
 	}
 	d.say("%d regular files in 10 folders, a symlink, a hard link and a 8 MiB sparse file", n)
 
-	d.heading("Image files on loop devices: two %s backup drives and a %s key stick", humanSize(demoDriveSize), humanSize(demoStickSize))
+	d.heading("Image files on loop devices: two %s backup drives and a %s key stick", config.Size(demoDriveSize).Human(), config.Size(demoStickSize).Human())
 	var devs [3]string
 	for i, img := range []struct {
 		name string

@@ -90,7 +90,7 @@ func listRuns(a *app, cfg *config.Config, drive string) error {
 		if haveLog[strings.TrimSuffix(r.Log, ".log")] {
 			logCol = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.ID, res, humanSize(r.Bytes), r.Duration.Round(1e9), logCol)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.ID, res, config.Size(r.Bytes).Human(), r.Duration.Round(1e9), logCol)
 	}
 	if n == 0 {
 		return fmt.Errorf("drive %s: %w: it has never run", drive, rotate.ErrNoRun)

@@ -220,10 +220,10 @@ func describeDisk(w io.Writer, d *provision.DeviceInfo) {
 	if serial == "" {
 		serial = "no serial"
 	}
-	fmt.Fprintf(w, "%s: %s, serial %s, %s (%d bytes)\n", d.Path, model, serial, humanBytes(uint64(d.Size)), d.Size)
+	fmt.Fprintf(w, "%s: %s, serial %s, %s (%d bytes)\n", d.Path, model, serial, config.Size(d.Size).Human(), d.Size)
 	fmt.Fprintf(w, "  contents: %s\n", contents(d.Contents))
 	for _, p := range d.Partitions {
-		fmt.Fprintf(w, "  /dev/%s: %s, %s\n", p.Name, humanBytes(uint64(p.Size)), contents(p.Contents))
+		fmt.Fprintf(w, "  /dev/%s: %s, %s\n", p.Name, config.Size(p.Size).Human(), contents(p.Contents))
 	}
 }
 

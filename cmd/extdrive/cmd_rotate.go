@@ -72,7 +72,7 @@ func runRotate(ctx context.Context, a *app, drive string, force, allowEmpty bool
 		return err
 	}
 	r := res.Record
-	fmt.Fprintf(a.stdout, "%s: copied %d files (%s written) in %v", r.Drive, r.Files, humanSize(r.Bytes), r.Duration.Round(time.Second))
+	fmt.Fprintf(a.stdout, "%s: copied %d files (%s written) in %v", r.Drive, r.Files, config.Size(r.Bytes).Human(), r.Duration.Round(time.Second))
 	if r.Snapshot != "" {
 		fmt.Fprintf(a.stdout, ", snapshot %s", r.Snapshot)
 	}
@@ -108,19 +108,6 @@ func askPassphrase(a *app, d *config.Drive) ([]byte, error) {
 	p, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(a.stderr)
 	return p, err
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // exitStatus is the exit code of the re-executed job, passed on as ours.

@@ -129,22 +129,9 @@ func statusLine(s *luksdrive.Status) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, ", mounted at %s (%s %s), %s free of %s", s.MountPoint, s.FSType,
-		strings.Join(s.Options, ","), humanBytes(s.FreeBytes), humanBytes(s.TotalBytes))
+		strings.Join(s.Options, ","), config.Size(s.FreeBytes).Human(), config.Size(s.TotalBytes).Human())
 	if !s.PolicyOK {
 		fmt.Fprintf(&b, ", POLICY VIOLATED: %s", s.PolicyProblem)
 	}
 	return b.String()
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -357,3 +357,11 @@ func TestAddDrivesKeepsModeAndHeader(t *testing.T) {
 		t.Error("broken file accepted")
 	}
 }
+
+func TestSizeHuman(t *testing.T) {
+	for n, want := range map[Size]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 30: "5.0 GiB", 1536 << 20: "1.5 GiB", 3 << 60: "3.0 EiB"} {
+		if got := n.Human(); got != want {
+			t.Errorf("Size(%d).Human() = %q, want %q", int64(n), got, want)
+		}
+	}
+}

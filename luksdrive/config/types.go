@@ -210,6 +210,21 @@ func (s Size) String() string {
 	return strconv.FormatInt(int64(s), 10)
 }
 
+// Human writes the size for people, rounded to one decimal in binary
+// units ("1.5 GiB", "512 B"), as status lines and reports show it.
+func (s Size) Human() string {
+	const unit = 1024
+	if s < unit {
+		return fmt.Sprintf("%d B", int64(s))
+	}
+	div, exp := int64(unit), 0
+	for m := int64(s) / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(s)/float64(div), "KMGTPE"[exp])
+}
+
 // Command is a program and its arguments. In the file it is either an
 // array (run as is, no shell) or a string (run by /bin/sh -c, so users can
 // paste the pipelines they already have).

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/extdrive/extdrive/luksdrive"
+	"github.com/extdrive/extdrive/luksdrive/config"
 )
 
 // system describes the trees the checks read; tests point it at a fake
@@ -115,7 +116,7 @@ func (s system) inspect(path, num string, minSize int64) (*DeviceInfo, error) {
 		minSize = DefaultMinSize
 	}
 	if info.Size < minSize {
-		return nil, fmt.Errorf("%w: %s has %s, less than the %s floor; is this really the backup drive?", ErrTooSmall, path, humanSize(info.Size), humanSize(minSize))
+		return nil, fmt.Errorf("%w: %s has %s, less than the %s floor; is this really the backup drive?", ErrTooSmall, path, config.Size(info.Size).Human(), config.Size(minSize).Human())
 	}
 	return info, nil
 }
@@ -265,19 +266,6 @@ func readTrim(path string) string {
 
 func readInt(path string) (int64, error) {
 	return strconv.ParseInt(readTrim(path), 10, 64)
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // partitionNode finds partition number n of disk name in sysfs and

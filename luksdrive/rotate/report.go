@@ -97,7 +97,7 @@ func (r *StatusReport) WriteText(w io.Writer, c *config.Config) error {
 		last, size, took, snap := "never", "-", "-", "-"
 		if g := d.LastGood; g != nil {
 			last = g.End.Local().Format("2006-01-02 15:04")
-			size = humanBytes(g.Bytes)
+			size = config.Size(g.Bytes).Human()
 			took = g.Duration.Round(time.Second).String()
 			if g.Snapshot != "" {
 				snap = g.Snapshot
@@ -133,17 +133,4 @@ func (r *StatusReport) WriteText(w io.Writer, c *config.Config) error {
 		fmt.Fprintf(w, "Warning: %s\n", r.Warning)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
