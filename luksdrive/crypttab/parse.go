@@ -251,10 +251,16 @@ func parseOptions(s string) (Options, error) {
 // the error joins a *SyntaxError per bad line (and any read error), so one
 // bad line does not hide the others. name labels the errors.
 func ParseCrypttab(name string, r io.Reader) ([]CrypttabEntry, error) {
-	var out []CrypttabEntry
+	return parseTable(name, r, crypttabEntry)
+}
+
+// parseTable reads the lines of a crypttab or fstab file through entry,
+// which returns the parsed line or what is wrong with it.
+func parseTable[E any](name string, r io.Reader, entry func(line) (E, string)) ([]E, error) {
+	var out []E
 	var errs []error
 	err := readLines(r, func(l line) {
-		e, msg := crypttabEntry(l)
+		e, msg := entry(l)
 		if msg != "" {
 			errs = append(errs, &SyntaxError{File: name, Line: l.num, Text: l.text, Msg: msg})
 			return
@@ -316,20 +322,7 @@ func (e CrypttabEntry) String() string {
 // ParseFstab reads an fstab file, with the same error handling as
 // ParseCrypttab.
 func ParseFstab(name string, r io.Reader) ([]FstabEntry, error) {
-	var out []FstabEntry
-	var errs []error
-	err := readLines(r, func(l line) {
-		e, msg := fstabEntry(l)
-		if msg != "" {
-			errs = append(errs, &SyntaxError{File: name, Line: l.num, Text: l.text, Msg: msg})
-			return
-		}
-		out = append(out, e)
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("read %s: %w", name, err))
-	}
-	return out, errors.Join(errs...)
+	return parseTable(name, r, fstabEntry)
 }
 
 func fstabEntry(l line) (FstabEntry, string) {
