@@ -201,11 +201,20 @@ func dmError(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// haveDM checks for device-mapper before a key is derived, so a host
+// without it fails at once. The control node alone proves nothing: static
+// /dev trees and containers have it without the driver, and then opening
+// it fails with ENODEV or ENXIO.
 func haveDM() error {
-	if _, err := os.Stat(dmControl); err != nil {
-		return fmt.Errorf("%w: %s missing (load the kernel module: modprobe dm-crypt)", ErrNoDeviceMapper, dmControl)
+	f, err := os.OpenFile(dmControl, os.O_RDWR|unix.O_CLOEXEC, 0)
+	switch {
+	case err == nil:
+		f.Close()
+		return nil
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: %s: %v (run as root)", ErrPermission, dmControl, err)
 	}
-	return nil
+	return fmt.Errorf("%w: %s: %v (load the kernel module: modprobe dm-crypt)", ErrNoDeviceMapper, dmControl, err)
 }
 
 // createMapping loads the dm-crypt table for the volume. vk is only read.
