@@ -6,12 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -157,16 +155,6 @@ func TestDemoBadDir(t *testing.T) {
 // TestDemoNotRoot runs the demo as nobody (this test binary re-executed):
 // exit 14 with one line saying root is needed, nothing created.
 func TestDemoNotRoot(t *testing.T) {
-	if os.Getenv("EXTDRIVE_DEMO_HELPER") == "1" {
-		args := os.Args
-		for i, a := range args {
-			if a == "--" {
-				args = args[i+1:]
-				break
-			}
-		}
-		os.Exit(run(context.Background(), args, os.Stdin, os.Stdout, os.Stderr))
-	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch to nobody")
 	}
@@ -175,44 +163,8 @@ func TestDemoNotRoot(t *testing.T) {
 			t.Skipf("%s missing: the tool check comes before the root check", tool.name)
 		}
 	}
-	// Not t.TempDir: its parent is private to root, and nobody must be
-	// able to run the binary.
-	dir, err := os.MkdirTemp("", "extdrive-demo-perm-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o777)
-	bin := filepath.Join(dir, "extdrive.test")
-	if err := copyExecutable(os.Args[0], bin); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin := nobodyDir(t, 0o777)
 	work := filepath.Join(dir, "work")
-	cmd := exec.Command(bin, "-test.run=^TestDemoNotRoot$", "--", "demo", "--dir", work)
-	cmd.Env = append(os.Environ(), "EXTDRIVE_DEMO_HELPER=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	wantOneLine(t, work, code, stdout.String(), stderr.String(), exitPermission, "needs root", "bash .ci/demo")
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	return errors.Join(err, out.Close())
+	stdout, stderr, code := runAsNobody(t, bin, "demo", "--dir", work)
+	wantOneLine(t, work, code, stdout, stderr, exitPermission, "needs root", "bash .ci/demo")
 }
