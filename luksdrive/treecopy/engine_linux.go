@@ -579,12 +579,11 @@ func unchanged(a, b *unix.Stat_t) bool {
 }
 
 func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
-	rel := d.child(name)
 	size := st.Size
 	var hl *hlink
 	if st.Nlink > 1 {
 		var first bool
-		hl, first = e.linkGroup(st, rel)
+		hl, first = e.linkGroup(st, d.child(name))
 		if !first {
 			select {
 			case <-hl.done:
@@ -618,7 +617,7 @@ func (e *engine) doFile(d *dirNode, name string, st *unix.Stat_t) error {
 				// Too many links to that inode, or a filesystem without
 				// hard links: fall back to a copy.
 			default:
-				return e.dstErr("link", rel, err)
+				return e.dstErr("link", d.child(name), err)
 			}
 		}
 	}
@@ -928,12 +927,11 @@ func (e *engine) copyRange(dst, src int, off, n int64) (int64, error) {
 // fixFile brings an up-to-date mirror file's metadata in line with the
 // source. The common case (nothing to do) costs two llistxattr calls.
 func (e *engine) fixFile(d *dirNode, name string, st, dst *unix.Stat_t) error {
-	rel := d.child(name)
 	xattrs := false
 	// Any change to the source's xattrs or ACLs bumps its ctime past the
 	// moment this copy was last written, so only then are the (costly)
 	// xattr lists compared.
-	if !e.warnedKey("xattr-unsupported") && !tsBefore(st.Ctim, dst.Ctim) {
+	if !tsBefore(st.Ctim, dst.Ctim) && !e.warnedKey("xattr-unsupported") {
 		if n, err := unix.Llistxattr(fdPath(d.src, name), nil); err == nil && n > 0 {
 			xattrs = true
 		} else if n, err := unix.Llistxattr(fdPath(d.dst, name), nil); err == nil && n > 0 {
@@ -943,6 +941,7 @@ func (e *engine) fixFile(d *dirNode, name string, st, dst *unix.Stat_t) error {
 	if !xattrs && dst.Mode == st.Mode && (!e.isRoot || dst.Uid == st.Uid && dst.Gid == st.Gid) {
 		return nil
 	}
+	rel := d.child(name)
 	fd, err := openat(d.dst, name, readFlags, 0)
 	if err != nil {
 		return e.dstErr("open", rel, err)
