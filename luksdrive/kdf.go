@@ -2,11 +2,11 @@ package luksdrive
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding"
 	"encoding/binary"
 	"hash"
 
@@ -36,23 +36,24 @@ func hashByName(name string) func() hash.Hash {
 
 // pbkdf2Key is PBKDF2 (RFC 8018) over a []byte password. The standard
 // library's crypto/pbkdf2 takes the password as a string, which would
-// leave an immutable copy of the key on the heap; this keeps it in bytes
-// the caller can wipe. The context is polled so a cancelled unlock does
-// not finish a multi-second derivation. The caller owns the result.
+// leave an immutable copy of the key on the heap, and crypto/hmac keeps
+// the padded key's hash states where nothing can wipe them (they unlock
+// the keyslot as well as the passphrase does). This HMAC keeps its pads
+// and saved states in buffers it wipes, and resets the hashes' own state
+// before returning. The context is polled so a cancelled unlock does not
+// finish a multi-second derivation. The caller owns the result.
 func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []byte, iter, keyLen int) ([]byte, error) {
-	prf := hmac.New(newHash, password)
-	hLen := prf.Size()
+	m := newHMAC(newHash, password)
+	defer m.wipe()
+	hLen := m.size()
 	blocks := (keyLen + hLen - 1) / hLen
 	dk := make([]byte, 0, blocks*hLen)
 	u := make([]byte, 0, hLen)
 	defer func() { wipe(u[:cap(u)]) }()
 	var ctr [4]byte
 	for block := 1; block <= blocks; block++ {
-		prf.Reset()
-		prf.Write(salt)
 		binary.BigEndian.PutUint32(ctr[:], uint32(block))
-		prf.Write(ctr[:])
-		dk = prf.Sum(dk)
+		dk = m.sum(dk, salt, ctr[:])
 		t := dk[len(dk)-hLen:]
 		u = append(u[:0], t...)
 		for n := 2; n <= iter; n++ {
@@ -62,13 +63,107 @@ func pbkdf2Key(ctx context.Context, newHash func() hash.Hash, password, salt []b
 					return nil, err
 				}
 			}
-			prf.Reset()
-			prf.Write(u)
-			u = prf.Sum(u[:0])
+			u = m.sum(u[:0], u)
 			subtle.XORBytes(t, t, u)
 		}
 	}
 	return dk[:keyLen], nil
+}
+
+// hmacState is HMAC (RFC 2104) with every key-derived byte in memory it
+// owns: the pads, the hash states saved after them, the inner digest.
+type hmacState struct {
+	inner, outer   hash.Hash
+	pads           []byte // ipad | opad
+	istate, ostate []byte // saved states after the pads; nil if the hash cannot save them
+	ibuf           []byte
+}
+
+type stateHash interface {
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+func newHMAC(newHash func() hash.Hash, key []byte) *hmacState {
+	m := &hmacState{inner: newHash(), outer: newHash()}
+	bs := m.inner.BlockSize()
+	m.pads = make([]byte, 2*bs)
+	if len(key) > bs {
+		m.inner.Write(key)
+		sum := m.inner.Sum(nil)
+		copy(m.pads, sum)
+		wipe(sum)
+		m.inner.Reset()
+	} else {
+		copy(m.pads, key)
+	}
+	copy(m.pads[bs:], m.pads[:bs])
+	for i := range bs {
+		m.pads[i] ^= 0x36
+		m.pads[bs+i] ^= 0x5c
+	}
+	m.ibuf = make([]byte, 0, m.inner.Size())
+	// Saving the states after the pads halves the compressions per HMAC,
+	// as crypto/hmac does (every hash here but RIPEMD-160 can).
+	ish, iok := m.inner.(stateHash)
+	osh, ook := m.outer.(stateHash)
+	if iok && ook {
+		m.inner.Write(m.pads[:bs])
+		m.outer.Write(m.pads[bs:])
+		var err1, err2 error
+		m.istate, err1 = ish.MarshalBinary()
+		m.ostate, err2 = osh.MarshalBinary()
+		if err1 != nil || err2 != nil {
+			wipe(m.istate)
+			wipe(m.ostate)
+			m.istate, m.ostate = nil, nil
+		}
+	}
+	return m
+}
+
+func (m *hmacState) size() int { return m.inner.Size() }
+
+// hmacStart puts h in its state after pad.
+func hmacStart(h hash.Hash, pad, state []byte) {
+	if state != nil {
+		if h.(stateHash).UnmarshalBinary(state) == nil {
+			return
+		}
+	}
+	h.Reset()
+	h.Write(pad)
+}
+
+// sum appends HMAC(key, msg...) to dst.
+func (m *hmacState) sum(dst []byte, msg ...[]byte) []byte {
+	bs := m.inner.BlockSize()
+	hmacStart(m.inner, m.pads[:bs], m.istate)
+	for _, p := range msg {
+		m.inner.Write(p)
+	}
+	m.ibuf = m.inner.Sum(m.ibuf[:0])
+	hmacStart(m.outer, m.pads[bs:], m.ostate)
+	m.outer.Write(m.ibuf)
+	return m.outer.Sum(dst)
+}
+
+// wipe clears the pads, the saved states and the inner digest, and leaves
+// both hashes in their initial state with a zeroed block buffer.
+func (m *hmacState) wipe() {
+	wipe(m.pads)
+	wipe(m.istate)
+	wipe(m.ostate)
+	wipe(m.ibuf[:cap(m.ibuf)])
+	for _, h := range []hash.Hash{m.inner, m.outer} {
+		h.Reset()
+		// One byte, then the rest of a block: the hashes buffer partial
+		// blocks, and this overwrites the whole buffer with zeros.
+		zero := make([]byte, h.BlockSize())
+		h.Write(zero[:1])
+		h.Write(zero[1:])
+		h.Reset()
+	}
 }
 
 // deriveKey runs the keyslot's KDF over the passphrase. The caller owns
