@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,5 +100,35 @@ func TestRotateCommandRefusals(t *testing.T) {
 	h2, _ := rotate.ReadHistory(filepath.Join(dir, "state", "history.json"))
 	if len(h2.Runs) != 1 {
 		t.Errorf("history has %d runs after refusals, want 1", len(h2.Runs))
+	}
+}
+
+// TestRotatePrivateNamespaceOneLine runs rotate with private_mount on: the
+// command re-executes itself in a new mount namespace, and the child's
+// error must reach the user once, with the child's exit code.
+func TestRotatePrivateNamespaceOneLine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a new mount namespace")
+	}
+	cfg, _ := writeTestConfig(t)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append([]byte("private_mount = true\n"), text...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--", "--config", cfg, "-q", "rotate")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitNoDrive {
+		t.Fatalf("exit %v, want code %d; stderr: %s", err, exitNoDrive, errb.String())
+	}
+	want := "extdrive: find: no configured drive present: plug one in or name it\n"
+	if got := errb.String(); got != want {
+		t.Errorf("stderr:\n%s\nwant exactly:\n%s", got, want)
 	}
 }

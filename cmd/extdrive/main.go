@@ -53,7 +53,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "extdrive: %s\n", oneLine(err))
+	// A job re-executed in its private mount namespace has printed its
+	// own one-line error; a second line would only repeat it.
+	var child exitStatus
+	if !errors.As(err, &child) {
+		fmt.Fprintf(stderr, "extdrive: %s\n", oneLine(err))
+	}
 	return exitCode(err)
 }
 
