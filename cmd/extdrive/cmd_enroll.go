@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"strings"
@@ -117,7 +116,6 @@ func runEnroll(ctx context.Context, a *app, f *enrollFlags, cmd *cobra.Command, 
 			return err
 		}
 	}
-	in := bufio.NewReader(a.stdin)
 	switch {
 	case f.keyFile != "":
 		if key, err = luksdrive.ParseKeyFileSpec(f.keyFile); err != nil {
@@ -133,7 +131,7 @@ func runEnroll(ctx context.Context, a *app, f *enrollFlags, cmd *cobra.Command, 
 		key, prompt = luksdrive.Key{Passphrase: p, Slot: luksdrive.AnySlot}, false
 	}
 	if prompt {
-		p, err := readPassphraseLine(a, in, fmt.Sprintf("Existing passphrase for %s: ", arg))
+		p, err := readPassphraseLine(a, fmt.Sprintf("Existing passphrase for %s: ", arg))
 		if err != nil {
 			return err
 		}
@@ -155,7 +153,7 @@ func runEnroll(ctx context.Context, a *app, f *enrollFlags, cmd *cobra.Command, 
 		defer clear(p)
 		opts.NewPassphrase = p
 	case f.newPassphrase:
-		p, err := readNewPassphrase(a, in, "New passphrase for "+arg)
+		p, err := readNewPassphrase(a, "New passphrase for "+arg)
 		if err != nil {
 			return err
 		}
@@ -178,11 +176,11 @@ func runEnroll(ctx context.Context, a *app, f *enrollFlags, cmd *cobra.Command, 
 	return nil
 }
 
-// readPassphraseLine is readPassphrase, except that from a pipe it reads
-// through in, which later reads share.
-func readPassphraseLine(a *app, in *bufio.Reader, prompt string) ([]byte, error) {
+// readPassphraseLine is readPassphrase, with readNewPassphrase's message
+// for an empty line from a pipe.
+func readPassphraseLine(a *app, prompt string) ([]byte, error) {
 	if isTerminalIn(a) {
 		return readPassphrase(a, prompt)
 	}
-	return readNewPassphrase(a, in, prompt)
+	return readNewPassphrase(a, prompt)
 }

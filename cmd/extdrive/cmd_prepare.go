@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -144,7 +143,6 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 		// The stick's checks run inside Prepare; show it as Prepare sees it.
 		fmt.Fprintf(a.stdout, "The blank key stick %s gets a new ext4 filesystem labelled %s.\n", f.keyStick, f.formatStick)
 	}
-	in := bufio.NewReader(a.stdin)
 	var pass []byte
 	if f.passphraseFile != "" {
 		if pass, err = readPassphraseFile(f.passphraseFile); err != nil {
@@ -153,7 +151,9 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 	}
 	if !f.yes {
 		fmt.Fprintf(a.stdout, "All data on %s will be lost. Type %s to erase it: ", disk, info.Name)
-		line, _ := in.ReadString('\n')
+		// Unbuffered: the passphrase may follow on the same pipe.
+		b, _ := readLine(a.stdin, 4096)
+		line := string(b)
 		if !isTerminalIn(a) {
 			fmt.Fprintln(a.stdout) // the answer came from a pipe: end the prompt's line
 		}
@@ -164,7 +164,7 @@ func runPrepare(ctx context.Context, a *app, f *prepareFlags, disk string) error
 		}
 	}
 	if pass == nil {
-		if pass, err = readNewPassphrase(a, in, "Recovery passphrase for "+f.name); err != nil {
+		if pass, err = readNewPassphrase(a, "Recovery passphrase for "+f.name); err != nil {
 			return err
 		}
 	}
@@ -250,7 +250,7 @@ func contents(r *probe.Result) string {
 
 // readNewPassphrase asks for a new passphrase twice on a terminal, or
 // reads one line from a pipe. The caller owns and wipes the result.
-func readNewPassphrase(a *app, in *bufio.Reader, what string) ([]byte, error) {
+func readNewPassphrase(a *app, what string) ([]byte, error) {
 	if isTerminalIn(a) {
 		p, err := readPassphrase(a, what+": ")
 		if err != nil {
@@ -268,14 +268,14 @@ func readNewPassphrase(a *app, in *bufio.Reader, what string) ([]byte, error) {
 		}
 		return p, nil
 	}
-	line, err := in.ReadBytes('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		clear(line)
+	p, err := readLine(a.stdin, maxPassphrase)
+	if errors.Is(err, errLineTooLong) {
+		return nil, usagef("passphrase on stdin %v", err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reading the passphrase from stdin: %w", err)
 	}
-	p := bytes.TrimRight(line, "\r\n")
 	if len(p) == 0 {
-		clear(line)
 		return nil, usagef("empty passphrase on stdin; pipe the recovery passphrase, or use --passphrase-file")
 	}
 	return p, nil

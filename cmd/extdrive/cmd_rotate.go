@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/extdrive/extdrive/luksdrive/config"
 	"github.com/extdrive/extdrive/luksdrive/rotate"
@@ -100,14 +99,10 @@ func reexecPrivate(ctx context.Context, a *app) error {
 // askPassphrase reads a passphrase from the terminal. The returned slice
 // is owned by the rotation job, which wipes it.
 func askPassphrase(a *app, d *config.Drive) ([]byte, error) {
-	f, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminalIn(a) {
 		return nil, fmt.Errorf("drive %s: key is \"prompt\" but stdin is not a terminal; run extdrive rotate %s by hand", d.Name, d.Name)
 	}
-	fmt.Fprintf(a.stderr, "Passphrase for %s (%s): ", d.Name, d.UUID)
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
-	return p, err
+	return readPassphrase(a, fmt.Sprintf("Passphrase for %s (%s): ", d.Name, d.UUID))
 }
 
 // exitStatus is the exit code of the re-executed job, passed on as ours.

@@ -19,6 +19,9 @@ func TestReadPassphrase(t *testing.T) {
 		{"with  spaces \n", "with  spaces ", "", false},
 		{"\n", "", "", true},
 		{"", "", "", true},
+		// Exactly the limit is taken; one byte more is refused, not cut.
+		{strings.Repeat("x", maxPassphrase) + "\n", strings.Repeat("x", maxPassphrase), "", false},
+		{strings.Repeat("x", maxPassphrase+1) + "\nnext\n", "", "", true},
 	} {
 		r := strings.NewReader(tc.in)
 		a := &app{stdin: r, stderr: &bytes.Buffer{}}
@@ -50,6 +53,7 @@ func TestReadPassphraseFile(t *testing.T) {
 		{"pass", "pass", false},
 		{"\n", "", true},
 		{strings.Repeat("x", maxPassphrase+1), "", true},
+		{strings.Repeat("x", maxPassphrase), strings.Repeat("x", maxPassphrase), false},
 	} {
 		p := filepath.Join(dir, "p")
 		os.WriteFile(p, []byte(tc.content), 0o600)
