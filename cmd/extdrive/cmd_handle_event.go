@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/extdrive/extdrive/luksdrive/config"
+	"github.com/extdrive/extdrive/luksdrive/rotate"
 	"github.com/extdrive/extdrive/udevwatch"
 	"github.com/extdrive/extdrive/udevwatch/install"
 )
@@ -21,7 +22,10 @@ func newHandleEventCmd(a *app) *cobra.Command {
 what the event means for the configured drives. udev kills RUN+= programs
 after a short timeout, so this never starts the backup: the installed
 rule hands that to systemd. With --job-failed DRIVE it reports a failed
-job instead (extdrive-failed@.service runs it).
+job instead (extdrive-failed@.service runs it): the LED turns red and,
+when the job could not report the failure itself (it was killed, timed
+out or crashed, as systemd's MONITOR_* variables tell), the failure ping
+and the on_failure command run.
 
 Exit codes: 65 the udev environment is missing or malformed; 20-21
 configuration errors.`,
@@ -38,7 +42,8 @@ configuration errors.`,
 				}
 				a.log.Error("backup job failed", "drive", d.Name, "uuid", d.UUID,
 					"see", "journalctl -u "+install.InstanceUnit(d.UUID))
-				return nil
+				_, err := rotate.ReportFailedJob(cmd.Context(), cfg, d, rotate.FailedJobFromEnv(os.Getenv), &rotate.FailureOptions{Logger: a.log})
+				return err
 			}
 			env := map[string]string{}
 			for _, kv := range os.Environ() {

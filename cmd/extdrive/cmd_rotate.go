@@ -61,6 +61,7 @@ func runRotate(ctx context.Context, a *app, drive string, force, allowEmpty bool
 		Force:      force,
 		AllowEmpty: allowEmpty,
 		Logger:     a.log,
+		Invocation: os.Getenv("INVOCATION_ID"), // set by systemd
 		Passphrase: func(ctx context.Context, d *config.Drive) ([]byte, error) { return askPassphrase(a, d) },
 	})
 	if errors.Is(err, rotate.ErrAlreadyRunning) {

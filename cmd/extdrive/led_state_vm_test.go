@@ -16,7 +16,8 @@ import (
 
 // TestGuestUnlockLockLED: with an LED configured, a by-hand unlock shows
 // blue (a job someone watches), lock turns it green (safe to remove), and
-// a failed unlock turns it red, through the kernel's hidraw path to an
+// a failed unlock turns it red, as does the hook systemd runs when a job
+// unit fails, through the kernel's hidraw path to an
 // emulated BlinkStick Nano.
 func TestGuestUnlockLockLED(t *testing.T) {
 	m := vmtest.Guest(t)
@@ -73,6 +74,8 @@ limit = 100
 	step("lock", 0, []blinkstick.Color{blue, green}, "lock", "offsite-a")
 	step("unlock with the wrong key", exitWrongKey, []blinkstick.Color{blue, red},
 		"unlock", "--key-file", wrongKey, "offsite-a")
+	// What extdrive-failed@.service runs when the job unit fails.
+	step("OnFailure hook", 0, []blinkstick.Color{red}, "handle-event", "--job-failed", "offsite-a")
 	if left := dmLeft(t); left != "" {
 		t.Errorf("dmsetup ls shows: %s", left)
 	}

@@ -37,6 +37,10 @@ type Record struct {
 	// ClockSuspect: the wall clock was before earlier runs when this one
 	// started, so Start and End may be wrong.
 	ClockSuspect bool `json:"clock_suspect,omitempty"`
+	// Invocation is the systemd invocation ID of the unit that ran the
+	// job, so its OnFailure= handler can tell a failure the job reported
+	// from one it could not (see ReportFailedJob).
+	Invocation string `json:"invocation,omitempty"`
 }
 
 // History is every recorded run, oldest first.

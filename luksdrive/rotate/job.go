@@ -42,6 +42,9 @@ type Options struct {
 	// a caller that already holds it). The job does not close it.
 	LED    *blinkstick.Status
 	Logger *slog.Logger
+	// Invocation is the systemd invocation ID of the unit running the
+	// job ($INVOCATION_ID), kept in the run's record.
+	Invocation string
 
 	ops driveOps // nil = luksdrive (ops_linux.go)
 }
@@ -127,7 +130,7 @@ func Run(ctx context.Context, c *config.Config, opts *Options) (*Result, error) 
 
 	j := &job{c: c, o: o, d: d, led: led, host: host, start: now, mono: time.Now()}
 	j.rec = Record{ID: runID(now, d.Name), Seq: host.NextSeq(), Drive: d.Name, UUID: d.UUID,
-		Start: now, Forced: !res.Decision.Due, ClockSuspect: res.Decision.ClockSuspect}
+		Start: now, Forced: !res.Decision.Due, ClockSuspect: res.Decision.ClockSuspect, Invocation: o.Invocation}
 	j.rec.Host, _ = os.Hostname()
 	rl, err := CreateRunLog(c, d.Name, j.rec.ID)
 	if err != nil {
