@@ -22,28 +22,16 @@ const (
 // watchConfig writes a two-drive configuration for the watch, install
 // and handle-event tests.
 func watchConfig(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	text := `state_dir = "` + dir + `/state"
-log_dir = "` + dir + `/log"
-[[source]]
-path = "` + src + `"
-[[drive]]
+	path, _ := testConfig(t, `[[drive]]
 name = "offsite-a"
-uuid = "` + watchUUIDA + `"
+uuid = "`+watchUUIDA+`"
 key = "/etc/extdrive/a.key"
 [[drive]]
 name = "offsite-b"
-uuid = "` + watchUUIDB + `"
+uuid = "`+watchUUIDB+`"
 key = "/etc/extdrive/b.key"
-`
-	p := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+`)
+	return path
 }
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {

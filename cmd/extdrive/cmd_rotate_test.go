@@ -16,17 +16,31 @@ import (
 	"github.com/extdrive/extdrive/luksdrive/rotate"
 )
 
-// writeTestConfig writes a two-drive config whose state and logs live in
-// a temporary directory.
-func writeTestConfig(t *testing.T) (path, dir string) {
+// testConfig writes a config whose state, logs and one source live in a
+// new temporary directory dir, followed by drives (TOML [[drive]] tables,
+// in which {dir} stands for dir).
+func testConfig(t *testing.T, drives string) (path, dir string) {
+	t.Helper()
 	dir = t.TempDir()
 	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	text := `state_dir = "` + dir + `/state"
 log_dir = "` + dir + `/log"
 [[source]]
 path = "` + src + `"
-[[drive]]
+` + strings.ReplaceAll(drives, "{dir}", dir)
+	path = filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, dir
+}
+
+// writeTestConfig writes a config with drives A and B.
+func writeTestConfig(t *testing.T) (path, dir string) {
+	return testConfig(t, `[[drive]]
 name = "A"
 uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 key = "/etc/extdrive/a.key"
@@ -34,12 +48,7 @@ key = "/etc/extdrive/a.key"
 name = "B"
 uuid = "1f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 key = "/etc/extdrive/b.key"
-`
-	path = filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, dir
+`)
 }
 
 func TestRotateCommandRefusals(t *testing.T) {

@@ -13,21 +13,13 @@ import (
 )
 
 func devConfig(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	text := `state_dir = "` + dir + `/state"
-log_dir = "` + dir + `/log"
-[[source]]
-path = "` + src + `"
-[[drive]]
+	path, _ := testConfig(t, `[[drive]]
 name = "offsite-A"
 uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 key = "/etc/extdrive/a.key"
-mount_point = "` + dir + `/mnt"
-`
-	return devFile(t, filepath.Join(dir, "config.toml"), []byte(text), 0o600)
+mount_point = "{dir}/mnt"
+`)
+	return path
 }
 
 func TestStatusCommand(t *testing.T) {

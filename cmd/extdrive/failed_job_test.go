@@ -36,27 +36,15 @@ func TestJobFailedHook(t *testing.T) {
 	defer srv.Close()
 	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pings...) }
 
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644)
-	mail := filepath.Join(dir, "mail")
-	cfg := filepath.Join(dir, "config.toml")
-	text := `state_dir = "` + dir + `/state"
-log_dir = "` + dir + `/log"
-[[source]]
-path = "` + src + `"
-[notify]
-ping_url = "` + srv.URL + `/check"
-on_failure = "sh -c 'echo \"$EXTDRIVE_ERROR\" >> ` + mail + `; cat >> ` + mail + `'"
+	cfg, dir := testConfig(t, `[notify]
+ping_url = "`+srv.URL+`/check"
+on_failure = "sh -c 'echo \"$EXTDRIVE_ERROR\" >> {dir}/mail; cat >> {dir}/mail'"
 [[drive]]
 name = "A"
 uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 key = "prompt"
-`
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
+	mail := filepath.Join(dir, "mail")
 	hook := func(env ...string) (int, string) {
 		t.Helper()
 		for _, k := range []string{"MONITOR_INVOCATION_ID", "MONITOR_SERVICE_RESULT", "MONITOR_EXIT_CODE", "MONITOR_EXIT_STATUS"} {
