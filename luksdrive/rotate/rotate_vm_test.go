@@ -427,6 +427,11 @@ key = %[8]q
 	if mappingOpen("luks-" + uuidC) {
 		t.Error("mapping still open after extdrive rotate")
 	}
+	// [spindown] is on: once locked, the USB disk under the mapping got
+	// its standby command (START STOP UNIT through the bridge).
+	if log := errb.String(); !strings.Contains(log, `msg="drive spun down" disk=sd`) || strings.Contains(log, "spindown failed") {
+		t.Errorf("the job did not spin the drive down:\n%s", log)
+	}
 
 	// Again: not due, exit 22, one line.
 	cmd = exec.CommandContext(ctx, "extdrive", "--config", cfgPath, "-q", "rotate", "C")
