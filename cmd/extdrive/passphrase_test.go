@@ -66,3 +66,37 @@ func TestReadPassphraseFile(t *testing.T) {
 		t.Errorf("missing passphrase file: %v, want a usage error", err)
 	}
 }
+
+// FuzzReadLine: whatever comes down the pipe, readLine returns the first
+// line exactly (without its ending) and consumes nothing after it, or
+// refuses a line over the limit.
+func FuzzReadLine(f *testing.F) {
+	for _, s := range []string{"", "\n", "a\r\nb", "pass\n\nnext", strings.Repeat("y", 70)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const max = 64
+		r := bytes.NewReader(in)
+		got, err := readLine(r, max)
+		line, _, found := bytes.Cut(in, []byte("\n"))
+		consumed := len(in) - r.Len()
+		if len(line) > max {
+			if err == nil {
+				t.Fatalf("readLine took a %d-byte line, limit %d", len(line), max)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("readLine(%q): %v", in, err)
+		}
+		if want := bytes.TrimSuffix(line, []byte("\r")); !bytes.Equal(got, want) {
+			t.Fatalf("readLine(%q) = %q, want %q", in, got, want)
+		}
+		if want := len(line) + map[bool]int{true: 1}[found]; consumed != want {
+			t.Fatalf("readLine(%q) consumed %d bytes, want %d", in, consumed, want)
+		}
+		if cap(got) > max {
+			t.Fatalf("buffer grew to %d", cap(got))
+		}
+	})
+}
