@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/extdrive/extdrive/blinkstick"
 	"github.com/extdrive/extdrive/luksdrive/config"
@@ -91,25 +90,8 @@ func ReportFailedJob(ctx context.Context, c *config.Config, d *config.Drive, f F
 	if tail := unfinishedRunTail(c, d.Name, host); len(tail) > 0 {
 		body = append(append(body, "The end of its run log:\n"...), tail...)
 	}
-	// Notifications must go out even when asked to stop.
-	nctx := context.WithoutCancel(ctx)
-	ping := &Pinger{URL: c.Notify.PingURL, Timeout: time.Duration(c.Notify.Timeout), Retries: c.Notify.Retries, Logger: log}
-	var first error
-	if err := ping.Fail(nctx, "", body); err != nil {
-		log.Warn("failure ping failed", "err", err)
-		first = err
-	}
-	if fc := c.Notify.OnFailure; len(fc) > 0 {
-		env := []string{"EXTDRIVE_DRIVE=" + d.Name, "EXTDRIVE_UUID=" + d.UUID, "EXTDRIVE_RESULT=failed", "EXTDRIVE_ERROR=" + reason}
-		if err := runCommand(nctx, "failure command", fc, time.Duration(c.Notify.OnFailureTimeout), env,
-			strings.NewReader(string(body)), &lineLogger{log: log}); err != nil {
-			log.Error("failure command failed", "err", err)
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	return true, first
+	env := []string{"EXTDRIVE_DRIVE=" + d.Name, "EXTDRIVE_UUID=" + d.UUID, "EXTDRIVE_RESULT=failed", "EXTDRIVE_ERROR=" + reason}
+	return true, notifyFailure(ctx, c, configPinger(c, log), "", body, env, log)
 }
 
 // unfinishedRunTail returns the end of the drive's newest run log when

@@ -143,7 +143,7 @@ func Run(ctx context.Context, c *config.Config, opts *Options) (*Result, error) 
 	}
 	j.log = log.With("drive", d.Name)
 	j.opsLog = log // luksdrive names the drive in its own records
-	j.ping = &Pinger{URL: c.Notify.PingURL, Timeout: time.Duration(c.Notify.Timeout), Retries: c.Notify.Retries, Logger: j.log}
+	j.ping = configPinger(c, j.log)
 
 	err = j.run(ctx, res)
 	if !errors.Is(err, ErrNotDue) {
@@ -338,17 +338,30 @@ func (j *job) finishRecord(err error) {
 func (j *job) fail(ctx context.Context, err error) {
 	j.led.Set(ctx, blinkstick.Failed)
 	j.log.Error("rotation job failed", "err", err)
-	// Notifications must go out even when the job was cancelled.
+	notifyFailure(ctx, j.c, j.ping, j.rec.ID, j.tail(), j.env("EXTDRIVE_RESULT=failed", "EXTDRIVE_ERROR="+j.rec.Error), j.log)
+}
+
+// notifyFailure sends the failure ping (with run ID rid, if known) and
+// runs the configured failure command with body on its stdin and env
+// added to its environment. Both go out even when ctx is cancelled; their
+// errors are logged, and the first is returned.
+func notifyFailure(ctx context.Context, c *config.Config, ping *Pinger, rid string, body []byte, env []string, log *slog.Logger) error {
 	nctx := context.WithoutCancel(ctx)
-	if perr := j.ping.Fail(nctx, j.rec.ID, j.tail()); perr != nil {
-		j.log.Warn("failure ping failed", "err", perr)
+	var first error
+	if err := ping.Fail(nctx, rid, body); err != nil {
+		log.Warn("failure ping failed", "err", err)
+		first = err
 	}
-	if fc := j.c.Notify.OnFailure; len(fc) > 0 {
-		if ferr := runCommand(nctx, "failure command", fc, time.Duration(j.c.Notify.OnFailureTimeout),
-			j.env("EXTDRIVE_RESULT=failed", "EXTDRIVE_ERROR="+j.rec.Error), strings.NewReader(string(j.tail())), j.hookOut()); ferr != nil {
-			j.log.Error("failure command failed", "err", ferr)
+	if fc := c.Notify.OnFailure; len(fc) > 0 {
+		if err := runCommand(nctx, "failure command", fc, time.Duration(c.Notify.OnFailureTimeout),
+			env, strings.NewReader(string(body)), &lineLogger{log: log}); err != nil {
+			log.Error("failure command failed", "err", err)
+			if first == nil {
+				first = err
+			}
 		}
 	}
+	return first
 }
 
 func (j *job) tail() []byte {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/extdrive/extdrive/luksdrive/config"
 )
 
 // Pinger reports a job to a healthchecks.io-style endpoint: URL/start
@@ -23,6 +25,11 @@ type Pinger struct {
 	Backoff time.Duration // first wait between attempts, doubled each time; 0 = 1s
 	Client  *http.Client  // nil = a client with Timeout
 	Logger  *slog.Logger
+}
+
+// configPinger is the Pinger the configuration's [notify] section sets up.
+func configPinger(c *config.Config, log *slog.Logger) *Pinger {
+	return &Pinger{URL: c.Notify.PingURL, Timeout: time.Duration(c.Notify.Timeout), Retries: c.Notify.Retries, Logger: log}
 }
 
 // Start pings URL/start.
