@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -268,12 +267,9 @@ func readNewPassphrase(a *app, what string) ([]byte, error) {
 		}
 		return p, nil
 	}
-	p, err := readLine(a.stdin, maxPassphrase)
-	if errors.Is(err, errLineTooLong) {
-		return nil, usagef("passphrase on stdin %v", err)
-	}
+	p, err := pipedPassphrase(a)
 	if err != nil {
-		return nil, fmt.Errorf("reading the passphrase from stdin: %w", err)
+		return nil, err
 	}
 	if len(p) == 0 {
 		return nil, usagef("empty passphrase on stdin; pipe the recovery passphrase, or use --passphrase-file")

@@ -33,14 +33,25 @@ func readPassphrase(a *app, prompt string) ([]byte, error) {
 		}
 		return nonEmpty(p, "typed")
 	}
+	p, err := pipedPassphrase(a)
+	if err != nil {
+		return nil, err
+	}
+	return nonEmpty(p, "read from stdin")
+}
+
+// pipedPassphrase reads the first line of stdin, which is not a
+// terminal; whether an empty one will do is the caller's to say. The
+// caller owns the result and wipes it.
+func pipedPassphrase(a *app) ([]byte, error) {
 	p, err := readLine(a.stdin, maxPassphrase)
 	if errors.Is(err, errLineTooLong) {
-		return nil, usagef("passphrase on stdin %v; for a binary key use --key-file", err)
+		return nil, usagef("passphrase on stdin %v", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the passphrase from stdin: %w", err)
 	}
-	return nonEmpty(p, "read from stdin")
+	return p, nil
 }
 
 // readTerminalLine reads a line from the terminal f with echo off, as
