@@ -34,7 +34,10 @@ func Holders(target string) ([]Holder, error) {
 			continue
 		}
 		if how := holds(filepath.Join("/proc", p.Name()), dev); how != "" {
-			comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+			comm, err := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+			if err != nil {
+				continue // it exited since: it holds nothing any more
+			}
 			out = append(out, Holder{PID: pid, Command: strings.TrimSpace(string(comm)), How: how})
 		}
 	}

@@ -233,22 +233,24 @@ func TestUnmountBusy(t *testing.T) {
 	if err := Mount(ctx, tmpfsSource(t), target, &MountOptions{FSType: "tmpfs", Create: true}); err != nil {
 		t.Fatal(err)
 	}
+	// Both holders are sleep itself, with no shell in between: Start
+	// returns only after the exec, so the scan below cannot catch a
+	// process that is still about to become sleep.
 	inCwd := exec.Command("sleep", "300")
 	inCwd.Dir = target
-	withFile := exec.Command("sh", "-c", "exec 3>"+filepath.Join(target, "log")+"; echo ready; exec sleep 300 3>&3")
-	out, err := withFile.StdoutPipe()
+	log, err := os.Create(filepath.Join(target, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	withFile := exec.Command("sleep", "300")
+	withFile.ExtraFiles = []*os.File{log}
 	for _, c := range []*exec.Cmd{inCwd, withFile} {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
 	}
-	if _, err := out.Read(make([]byte, 6)); err != nil { // "ready": the file is open
-		t.Fatal(err)
-	}
+	log.Close() // only the child holds it now
 
 	err = Unmount(ctx, target, nil)
 	var be *BusyError
