@@ -68,10 +68,12 @@ type DispatcherOptions struct {
 var ErrBadTargets = errors.New("invalid dispatch targets")
 
 // Dispatcher maps device events to per-drive jobs with one rule: at most
-// one job runs per drive. An insertion while the drive's job runs is
-// dropped (the burst of events one plug-in makes, or a second drive
+// one job runs per drive. An insertion while the drive's insert job runs
+// is dropped (the burst of events one plug-in makes, or a second drive
 // claiming the same identity); a removal cancels the running insert job
-// and queues the clean-up behind it.
+// and queues the clean-up behind it; an insertion after a removal (the
+// drive plugged back in, or a USB bridge that resets) is queued behind
+// the clean-up, so the drive's job runs once it is done.
 type Dispatcher struct {
 	opts DispatcherOptions
 	log  *slog.Logger
@@ -85,8 +87,23 @@ type driveState struct {
 	running bool
 	kind    JobKind
 	cancel  context.CancelFunc
-	// removal is a Removed event that arrived while an insert job ran.
-	removal *Event
+	// queue holds the jobs to run after the running one: at most a
+	// clean-up and an insertion after it.
+	queue []queuedJob
+}
+
+type queuedJob struct {
+	kind JobKind
+	ev   Event
+}
+
+// last is the kind of job the drive's state ends in once the running and
+// queued jobs are done.
+func (st *driveState) last() JobKind {
+	if n := len(st.queue); n > 0 {
+		return st.queue[n-1].kind
+	}
+	return st.kind
 }
 
 // NewDispatcher checks the targets and returns a dispatcher with no jobs
@@ -141,27 +158,36 @@ func (d *Dispatcher) Handle(ctx context.Context, ev Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.drives[target.Name]
+	name := target.Name
 	switch ev.Action {
 	case Added, Changed:
-		if st.running {
-			d.log.Debug("drive busy, insertion dropped", "drive", target.Name, "dev", ev.DevNode, "running", st.kind)
-			return
+		switch {
+		case !st.running:
+			d.startLocked(ctx, name, st, InsertJob, ev)
+		case st.last() == InsertJob:
+			d.log.Debug("drive busy, insertion dropped", "drive", name, "dev", ev.DevNode, "running", st.kind)
+		default:
+			d.log.Info("drive back while its clean-up runs, insertion queued", "drive", name, "dev", ev.DevNode)
+			st.queue = append(st.queue, queuedJob{InsertJob, ev})
 		}
-		d.startLocked(ctx, target.Name, st, InsertJob, ev)
 	case Removed:
 		switch {
 		case !st.running:
 			if d.opts.OnRemove != nil {
-				d.startLocked(ctx, target.Name, st, RemoveJob, ev)
+				d.startLocked(ctx, name, st, RemoveJob, ev)
 			}
-		case st.kind == InsertJob:
-			d.log.Info("drive removed while its job runs, cancelling it", "drive", target.Name, "dev", ev.DevNode)
-			st.cancel()
-			if d.opts.OnRemove != nil {
-				st.removal = &ev
-			}
+		case st.last() == RemoveJob:
+			d.log.Debug("drive clean-up already under way, removal dropped", "drive", name)
+		case len(st.queue) > 0:
+			// The queued insertion never ran: nothing to clean up.
+			d.log.Info("drive removed again before its queued job ran, dropping it", "drive", name, "dev", ev.DevNode)
+			st.queue = st.queue[:len(st.queue)-1]
 		default:
-			d.log.Debug("drive clean-up already running, removal dropped", "drive", target.Name)
+			d.log.Info("drive removed while its job runs, cancelling it", "drive", name, "dev", ev.DevNode)
+			st.cancel()
+			// Queued even without OnRemove, so that an insertion
+			// while the cancelled job winds down waits for it.
+			st.queue = append(st.queue, queuedJob{RemoveJob, ev})
 		}
 	}
 }
@@ -173,18 +199,20 @@ func (d *Dispatcher) startLocked(ctx context.Context, drive string, st *driveSta
 	go func() {
 		defer d.wg.Done()
 		for {
-			d.run(jctx, drive, kind, ev)
+			if kind == InsertJob || d.opts.OnRemove != nil {
+				d.run(jctx, drive, kind, ev)
+			}
 			cancel()
 			d.mu.Lock()
-			next := st.removal
-			st.removal = nil
-			if next == nil || ctx.Err() != nil {
-				st.running, st.cancel = false, nil
+			if len(st.queue) == 0 || ctx.Err() != nil {
+				st.running, st.cancel, st.queue = false, nil, nil
 				d.mu.Unlock()
 				return
 			}
+			next := st.queue[0]
+			st.queue = st.queue[1:]
 			jctx, cancel = context.WithCancel(ctx)
-			kind, ev = RemoveJob, *next
+			kind, ev = next.kind, next.ev
 			st.kind, st.cancel = kind, cancel
 			d.mu.Unlock()
 		}

@@ -118,17 +118,72 @@ func TestDispatcherRemovalCancelsAndCleansUp(t *testing.T) {
 	d.Handle(ctx, ev(Added, "/dev/sda", luksA))
 	<-log.started
 	d.Handle(ctx, ev(Removed, "/dev/sda", luksA)) // pulled mid-job
-	d.Handle(ctx, ev(Added, "/dev/sdb", luksA))   // back in before the clean-up ran: dropped
+	d.Handle(ctx, ev(Added, "/dev/sdb", luksA))   // back in before the clean-up ran: queued behind it
 	close(gate)
+	<-log.started // the queued insertion's job
+	close(log.release["a"])
 	d.Wait()
 	d.Handle(ctx, ev(Removed, "/dev/sdb", luksA)) // a removal with no job running
 	d.Wait()
-	want := []string{"insert a /dev/sda", "cancelled a", "remove a /dev/sda", "remove a /dev/sdb"}
+	want := []string{"insert a /dev/sda", "cancelled a", "remove a /dev/sda", "insert a /dev/sdb", "remove a /dev/sdb"}
 	if diff := cmp.Diff(want, log.calls); diff != "" {
 		t.Errorf("jobs (-want +got):\n%s", diff)
 	}
-	if len(errs) != 3 || !errors.Is(errs[0], context.Canceled) || errs[1] != nil || errs[2] != nil {
-		t.Errorf("job errors %v, want [canceled <nil> <nil>]", errs)
+	if len(errs) != 4 || !errors.Is(errs[0], context.Canceled) || errs[1] != nil || errs[2] != nil || errs[3] != nil {
+		t.Errorf("job errors %v, want [canceled <nil> <nil> <nil>]", errs)
+	}
+}
+
+// TestDispatcherQueue: while a clean-up is held, insertions and removals
+// come and go; only the state the drive ends in runs after the clean-up.
+func TestDispatcherQueue(t *testing.T) {
+	log := newJobLog("a")
+	gate := make(chan struct{})
+	d, err := NewDispatcher(&DispatcherOptions{
+		Targets:  []Target{{Name: "a", Match: Matcher{LUKSUUID: luksA}}},
+		OnInsert: log.insert,
+		OnRemove: func(ctx context.Context, drive string, ev Event) error {
+			<-gate
+			return log.remove(ctx, drive, ev)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d.Handle(ctx, ev(Added, "/dev/sda", luksA))
+	<-log.started
+	d.Handle(ctx, ev(Removed, "/dev/sda", luksA)) // cancelled, clean-up queued
+	d.Handle(ctx, ev(Added, "/dev/sdb", luksA))   // queued behind the clean-up
+	d.Handle(ctx, ev(Changed, "/dev/sdb", luksA)) // its burst: already queued
+	d.Handle(ctx, ev(Removed, "/dev/sdb", luksA)) // gone before it ran: nothing to clean
+	d.Handle(ctx, ev(Removed, "/dev/sdb", luksA)) // a clean-up is already due
+	d.Handle(ctx, ev(Added, "/dev/sdc", luksA))   // the drive the user left plugged in
+	close(gate)
+	<-log.started
+	close(log.release["a"])
+	d.Wait()
+	want := []string{"insert a /dev/sda", "cancelled a", "remove a /dev/sda", "insert a /dev/sdc"}
+	if diff := cmp.Diff(want, log.calls); diff != "" {
+		t.Errorf("jobs (-want +got):\n%s", diff)
+	}
+}
+
+// TestDispatcherReplugWithoutOnRemove: with no clean-up job, a drive
+// plugged back in while its cancelled job winds down still gets a job.
+func TestDispatcherReplugWithoutOnRemove(t *testing.T) {
+	log := newJobLog("a")
+	d, _ := NewDispatcher(&DispatcherOptions{Targets: []Target{{Name: "a", Match: Matcher{LUKSUUID: luksA}}}, OnInsert: log.insert})
+	ctx := context.Background()
+	d.Handle(ctx, ev(Added, "/dev/sda", luksA))
+	<-log.started
+	d.Handle(ctx, ev(Removed, "/dev/sda", luksA))
+	d.Handle(ctx, ev(Added, "/dev/sdb", luksA))
+	<-log.started
+	close(log.release["a"])
+	d.Wait()
+	if diff := cmp.Diff([]string{"insert a /dev/sda", "cancelled a", "insert a /dev/sdb"}, log.calls); diff != "" {
+		t.Errorf("jobs (-want +got):\n%s", diff)
 	}
 }
 

@@ -25,8 +25,9 @@ func newWatchCmd(a *app) *cobra.Command {
 		Long: `Listen for block devices coming and going and, when a configured drive
 appears, run "extdrive rotate" for it: one job per drive at a time, later
 events for a busy drive are dropped. When a drive is pulled, its job is
-stopped (SIGTERM) and a stale mount and mapping are cleaned up. Drives
-already plugged in when watch starts are handled too.
+stopped (SIGTERM) and a stale mount and mapping are cleaned up; a drive
+plugged back in meanwhile gets its job once that is done. Drives already
+plugged in when watch starts are handled too.
 
 For systems without systemd; with systemd, use "extdrive install".
 --mode udev reads udev's events (needs systemd-udevd), --mode kernel the
