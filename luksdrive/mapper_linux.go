@@ -17,6 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// udevControl exists while udevd runs; libudev tests for it the same way.
+const udevControl = "/run/udev/control"
+
 // deviceSize is the size of a block device (BLKGETSIZE64) or regular file.
 func deviceSize(f *os.File) (int64, error) {
 	fi, err := f.Stat()
@@ -313,10 +316,15 @@ func createMapping(ctx context.Context, f *os.File, device, name string, h *head
 }
 
 // waitNode waits for udev to create /dev/mapper/NAME and makes the node
-// itself where no udev runs (initramfs, containers).
+// itself where no udev runs (initramfs, containers), or where udev has not
+// made it in 10 s (a starved machine, rules missing).
 func waitNode(ctx context.Context, name string) error {
 	p := "/dev/mapper/" + name
-	deadline := time.Now().Add(2 * time.Second)
+	wait := 10 * time.Second
+	if _, err := os.Stat(udevControl); err != nil {
+		wait = 0 // nobody else will make it
+	}
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(p); err == nil {
 			return nil
@@ -409,13 +417,14 @@ func Lock(ctx context.Context, name string) error {
 			return opErr("lock", name, fmt.Errorf("%w: no mapping named %q is open", ErrNoDevice, name))
 		case errors.Is(err, unix.EBUSY):
 			// udev's probing holds a fresh mapping open for a moment;
-			// only a holder that stays is a real busy.
+			// only a holder that stays 5 s is a real busy, as for
+			// cryptsetup close (5 retries a second apart).
 			select {
 			case <-ctx.Done():
 				return opErr("lock", name, ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
-			if try == 20 {
+			if try == 50 {
 				return opErr("lock", name, fmt.Errorf("%w: mapping %q is in use (mounted or held open); unmount it first", ErrBusy, name))
 			}
 		default:
