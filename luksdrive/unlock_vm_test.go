@@ -128,6 +128,27 @@ func ulDMUUID(t *testing.T, name string) string {
 	return ulRun(t, nil, "dmsetup", "info", "-c", "--noheadings", "-o", "uuid", name)
 }
 
+// ulLoopsGone waits up to 30 s for the loop devices backed by img to
+// detach and returns what `losetup -j` still lists then. Autoclear detaches
+// on the last close, and udevd may still hold the device open probing it
+// for the change events of its attach: on a slow guest that can outlast
+// the mapping, so the detach comes a moment after Lock.
+func ulLoopsGone(ctx context.Context, img string) []byte {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		out, _ := exec.Command("losetup", "-j", img).CombinedOutput()
+		if out = bytes.TrimSpace(out); len(out) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // TestGuestUnlockMapping opens LUKS2 xts and LUKS1 cbc-essiv volumes (and
 // others) with Unlock and checks the mapping against cryptsetup's own:
 // same dm table, same plaintext; then idempotence, a name clash, a held
@@ -226,7 +247,7 @@ func TestGuestUnlockMapping(t *testing.T) {
 			}
 			if !tc.loop {
 				// Our own loop device had autoclear and went with the mapping.
-				if out, _ := exec.Command("losetup", "-j", img).CombinedOutput(); len(bytes.TrimSpace(out)) != 0 {
+				if out := ulLoopsGone(ctx, img); len(out) != 0 {
 					t.Errorf("loop device left behind: %s", out)
 				}
 			}

@@ -99,9 +99,14 @@ func TestGuestDemo(t *testing.T) {
 		disk := demoAttach(t, filepath.Join(work, "images", name+".img"))
 		mapping := "demo-check-" + name
 		part := disk + "p1"
-		for i := 0; i < 50; i++ { // devtmpfs adds the node just after the partition scan
+		// devtmpfs adds the node just after the partition scan, later
+		// still under emulation: wait for it, and say so if it never comes.
+		for deadline := time.Now().Add(time.Minute); ; {
 			if _, err := os.Stat(part); err == nil {
 				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s did not appear within a minute of losetup --partscan", name, part)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

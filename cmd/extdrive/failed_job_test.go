@@ -36,8 +36,12 @@ func TestJobFailedHook(t *testing.T) {
 	defer srv.Close()
 	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), pings...) }
 
+	// timeout: a ping that takes longer than an attempt's timeout (10s by
+	// default, which a loaded machine can reach) is sent again, and the
+	// server above would count the same failure twice.
 	cfg, dir := testConfig(t, `[notify]
 ping_url = "`+srv.URL+`/check"
+timeout = "5m"
 on_failure = "sh -c 'echo \"$EXTDRIVE_ERROR\" >> {dir}/mail; cat >> {dir}/mail'"
 [[drive]]
 name = "A"

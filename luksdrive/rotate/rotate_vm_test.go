@@ -292,19 +292,24 @@ sync = true
 
 	// 4. B forced again with new data, and yanked mid-copy: red, the job
 	// fails, nothing earlier is lost.
+	//
+	// The drive is pulled from the first progress report with bytes
+	// copied, and that report waits until it is gone: the copy engine
+	// waits for its last report before it publishes the snapshot, so the
+	// yank always lands before the snapshot is published, however slow
+	// the unplug and however fast the copy. (A copy that ends before the
+	// first periodic report is yanked from the final one.)
 	fillSource(t, src, "more", 48)
 	emu.Reset()
 	var once sync.Once
 	res, err = rotate.Run(ctx, cfg, &rotate.Options{Drive: "B", Force: true, Logger: logger,
 		Now: func() time.Time { return time.Now().Add(time.Hour) },
 		Progress: func(_ string, p treecopy.Progress) {
-			if p.Bytes > 0 && !p.Done {
+			if p.Bytes > 0 {
 				once.Do(func() {
-					go func() {
-						if err := m.Unplug(context.Background(), "B"); err != nil {
-							t.Errorf("unplug B: %v", err)
-						}
-					}()
+					if err := m.Unplug(ctx, "B"); err != nil {
+						t.Errorf("unplug B: %v", err)
+					}
 				})
 			}
 		}})

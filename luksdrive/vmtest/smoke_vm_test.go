@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,12 +114,19 @@ func TestGuestPlugUSB(t *testing.T) {
 
 	// Watch udev while plugging: the add events must reach userspace.
 	mon := exec.Command("udevadm", "monitor", "--udev", "--subsystem-match=block")
-	var events bytes.Buffer
+	var events syncBuffer
 	mon.Stdout = &events
 	if err := mon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the monitor subscribe before the event
+	// udevadm prints this header line only once its socket is subscribed:
+	// from then on no event can slip past it.
+	if !waitOutput(ctx, &events, func(out string) bool {
+		return strings.Contains(out, "UDEV - the event which udev sends out after rule processing\n")
+	}) {
+		mon.Process.Kill()
+		t.Fatalf("udevadm monitor never said it was listening:\n%s", events.String())
+	}
 	dev, err := m.PlugUSB(ctx, "stick1", img)
 	if err != nil {
 		mon.Process.Kill()
@@ -140,6 +148,17 @@ func TestGuestPlugUSB(t *testing.T) {
 		mon.Process.Kill()
 		t.Fatal(err)
 	}
+	// Unplug's settle means udevd has sent the remove event, not that the
+	// monitor has read and printed it yet: give it time before killing it.
+	name := filepath.Base(dev)
+	waitOutput(ctx, &events, func(out string) bool {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "remove   /devices/") && strings.Contains(l, name) {
+				return true
+			}
+		}
+		return false
+	})
 	mon.Process.Kill()
 	mon.Wait()
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
@@ -148,12 +167,44 @@ func TestGuestPlugUSB(t *testing.T) {
 	if _, err := os.Stat(dev); !os.IsNotExist(err) {
 		t.Errorf("after Unplug, %s: %v; want it gone", dev, err)
 	}
-	name := filepath.Base(dev)
 	for _, want := range []string{"add      /devices/", "remove   /devices/"} {
 		if !strings.Contains(events.String(), want) || !strings.Contains(events.String(), name) {
 			t.Errorf("udev monitor missed %q for %s:\n%s", want, name, events.String())
 		}
 	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitOutput polls out until ok accepts it, for up to a minute (or until
+// ctx ends): under TCG a process can take seconds to start and to print.
+func waitOutput(ctx context.Context, out *syncBuffer, ok func(string) bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for !ok(out.String()) {
+		select {
+		case <-ctx.Done():
+			return ok(out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 func TestGuestPlugTwoUSB(t *testing.T) {
