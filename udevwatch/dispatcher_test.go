@@ -9,12 +9,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// jobLog records jobs; insert jobs block until released or cancelled.
+// jobLog records jobs; insert jobs block until released or cancelled,
+// remove jobs until gate (if set) is closed.
 type jobLog struct {
 	mu      sync.Mutex
 	calls   []string
 	started chan string
 	release map[string]chan struct{}
+	gate    chan struct{}
 }
 
 func newJobLog(drives ...string) *jobLog {
@@ -44,6 +46,9 @@ func (l *jobLog) insert(ctx context.Context, drive string, ev Event) error {
 }
 
 func (l *jobLog) remove(ctx context.Context, drive string, ev Event) error {
+	if l.gate != nil {
+		<-l.gate
+	}
 	l.note("remove " + drive + " " + ev.DevNode)
 	return nil
 }
@@ -100,15 +105,12 @@ func TestDispatcherOneJobPerDrive(t *testing.T) {
 
 func TestDispatcherRemovalCancelsAndCleansUp(t *testing.T) {
 	log := newJobLog("a")
+	log.gate = make(chan struct{}) // holds the clean-up while the drive comes back
 	var errs []error
-	gate := make(chan struct{}) // holds the clean-up until the test has probed the busy state
 	d, err := NewDispatcher(&DispatcherOptions{
 		Targets:  []Target{{Name: "a", Match: Matcher{LUKSUUID: luksA}}},
 		OnInsert: log.insert,
-		OnRemove: func(ctx context.Context, drive string, ev Event) error {
-			<-gate
-			return log.remove(ctx, drive, ev)
-		},
+		OnRemove: log.remove,
 		OnDone: func(r JobResult) { errs = append(errs, r.Err) },
 	})
 	if err != nil {
@@ -119,7 +121,7 @@ func TestDispatcherRemovalCancelsAndCleansUp(t *testing.T) {
 	<-log.started
 	d.Handle(ctx, ev(Removed, "/dev/sda", luksA)) // pulled mid-job
 	d.Handle(ctx, ev(Added, "/dev/sdb", luksA))   // back in before the clean-up ran: queued behind it
-	close(gate)
+	close(log.gate)
 	<-log.started // the queued insertion's job
 	close(log.release["a"])
 	d.Wait()
@@ -138,14 +140,11 @@ func TestDispatcherRemovalCancelsAndCleansUp(t *testing.T) {
 // come and go; only the state the drive ends in runs after the clean-up.
 func TestDispatcherQueue(t *testing.T) {
 	log := newJobLog("a")
-	gate := make(chan struct{})
+	log.gate = make(chan struct{})
 	d, err := NewDispatcher(&DispatcherOptions{
 		Targets:  []Target{{Name: "a", Match: Matcher{LUKSUUID: luksA}}},
 		OnInsert: log.insert,
-		OnRemove: func(ctx context.Context, drive string, ev Event) error {
-			<-gate
-			return log.remove(ctx, drive, ev)
-		},
+		OnRemove: log.remove,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +158,7 @@ func TestDispatcherQueue(t *testing.T) {
 	d.Handle(ctx, ev(Removed, "/dev/sdb", luksA)) // gone before it ran: nothing to clean
 	d.Handle(ctx, ev(Removed, "/dev/sdb", luksA)) // a clean-up is already due
 	d.Handle(ctx, ev(Added, "/dev/sdc", luksA))   // the drive the user left plugged in
-	close(gate)
+	close(log.gate)
 	<-log.started
 	close(log.release["a"])
 	d.Wait()
