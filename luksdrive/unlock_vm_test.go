@@ -194,6 +194,11 @@ func TestGuestUnlockMapping(t *testing.T) {
 			if m.Name != "ref" || m.Path != "/dev/mapper/ref" || m.Slot != 0 || m.Device != dev {
 				t.Errorf("mapping %+v", m)
 			}
+			// udevd runs here: the path is its link, not a node Unlock
+			// made after giving up on udev.
+			if fi, err := os.Lstat(m.Path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("%s is not udev's link (%v): Unlock did not wait for udev", m.Path, err)
+			}
 			if raw := strings.Fields(ulRun(t, nil, "dmsetup", "table", "--showkeys", "ref")); !tc.noRO && !strings.HasPrefix(raw[4], ":") {
 				t.Errorf("volume key spelled out in the dm table (%.8s…), not passed through the kernel keyring", raw[4])
 			}
