@@ -111,7 +111,7 @@ func TestDispatcherRemovalCancelsAndCleansUp(t *testing.T) {
 		Targets:  []Target{{Name: "a", Match: Matcher{LUKSUUID: luksA}}},
 		OnInsert: log.insert,
 		OnRemove: log.remove,
-		OnDone: func(r JobResult) { errs = append(errs, r.Err) },
+		OnDone:   func(r JobResult) { errs = append(errs, r.Err) },
 	})
 	if err != nil {
 		t.Fatal(err)
