@@ -48,16 +48,7 @@ func TestGuestDemo(t *testing.T) {
 		t.Errorf("the second rotate of offsite-a did not report not due (exit 22)")
 	}
 
-	// Nothing left behind.
-	if ls := demoSh(t, "dmsetup", "ls"); !strings.Contains(ls, "No devices found") {
-		t.Errorf("mappings left after the demo:\n%s", ls)
-	}
-	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), work) {
-		t.Errorf("mounts left under %s:\n%s", work, mi)
-	}
-	if after := demoSh(t, "losetup", "-a"); after != loopsBefore {
-		t.Errorf("loop devices after the demo:\n%s\nbefore:\n%s", after, loopsBefore)
-	}
+	demoLeftNothing(t, "the demo", work, loopsBefore)
 
 	// The job's history on the host: two good runs, none for the refusal.
 	cfg, err := config.Load(filepath.Join(work, "config.toml"))
@@ -188,16 +179,24 @@ func TestGuestDemoInterrupted(t *testing.T) {
 	if err == nil {
 		t.Error("the interrupted demo exited 0")
 	}
-	if ls := demoSh(t, "dmsetup", "ls"); !strings.Contains(ls, "No devices found") {
-		t.Errorf("mappings left after the interrupted demo:\n%s", ls)
-	}
-	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), work) {
-		t.Errorf("mounts left under %s:\n%s", work, mi)
-	}
-	if after := demoSh(t, "losetup", "-a"); after != loopsBefore {
-		t.Errorf("loop devices after the interrupted demo:\n%s\nbefore:\n%s", after, loopsBefore)
-	}
+	demoLeftNothing(t, "the interrupted demo", work, loopsBefore)
 	if _, err := os.Lstat(work); err == nil {
 		t.Errorf("%s still exists after the interrupted demo", work)
+	}
+}
+
+// demoLeftNothing checks that after run no mapping, no mount under work
+// and no loop device beyond loopsBefore (losetup -a's earlier output) is
+// left.
+func demoLeftNothing(t *testing.T, run, work, loopsBefore string) {
+	t.Helper()
+	if ls := demoSh(t, "dmsetup", "ls"); !strings.Contains(ls, "No devices found") {
+		t.Errorf("mappings left after %s:\n%s", run, ls)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), work) {
+		t.Errorf("mounts left under %s after %s:\n%s", work, run, mi)
+	}
+	if after := demoSh(t, "losetup", "-a"); after != loopsBefore {
+		t.Errorf("loop devices after %s:\n%s\nbefore:\n%s", run, after, loopsBefore)
 	}
 }
